@@ -1,0 +1,3 @@
+from dlkdd.cli import run
+
+run()

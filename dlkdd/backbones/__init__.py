@@ -1,0 +1,28 @@
+"""Video backbones shared by teacher and student: ``create_backbone(name, num_classes, pretrained)``."""
+
+# Importing the entry modules fills the registry.
+from dlkdd.backbones import tiny, torchvision_nets  # noqa: F401
+from dlkdd.backbones.registry import (
+    Backbone,
+    BackboneOutput,
+    BackboneSpec,
+    create_backbone,
+    get_backbone_spec,
+    list_backbones,
+    register_backbone,
+)
+from dlkdd.backbones.weights import KINETICS400, LoadReport, kinetics_weights_file, load_checkpoint
+
+__all__ = [
+    "KINETICS400",
+    "Backbone",
+    "BackboneOutput",
+    "BackboneSpec",
+    "LoadReport",
+    "create_backbone",
+    "get_backbone_spec",
+    "kinetics_weights_file",
+    "list_backbones",
+    "load_checkpoint",
+    "register_backbone",
+]

@@ -1,0 +1,66 @@
+"""A Dataset of clips from a list of videos: decodes in the worker, returns uint8, never raises."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from dlkdd.data.decode import VideoDecodeError, decode_clip, probe
+from dlkdd.data.sampling import random_clip, uniform_clips
+from dlkdd.data.sources import VideoItem
+
+
+class VideoClipDataset(Dataset):
+    """Item i -> {"video": uint8 (T,H,W,3), or (V,T,H,W,3) with V = num_clips when evaluating,
+    "label", "index"}. A video that fails to decode yields {"failed": path, "error": message} so the
+    collate function can drop it and the epoch goes on."""
+
+    def __init__(
+        self,
+        items: Sequence[VideoItem],
+        clip_len: int,
+        frame_stride: int,
+        frame_size: Sequence[int],
+        num_clips: int | None = None,
+    ) -> None:
+        self.items = list(items)
+        self.clip_len = clip_len
+        self.frame_stride = frame_stride
+        self.frame_size = tuple(frame_size)
+        self.num_clips = num_clips  # None: training, one random clip
+        # Frame counts per item, filled lazily in each worker: after the first epoch a clip costs one
+        # container open instead of two.
+        self._num_frames: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        try:
+            if index not in self._num_frames:
+                self._num_frames[index] = probe(item.path).num_frames
+            num_frames = self._num_frames[index]
+            if self.num_clips is None:
+                clips = [random_clip(num_frames, self.clip_len, self.frame_stride)]
+            else:
+                clips = uniform_clips(num_frames, self.clip_len, self.frame_stride, self.num_clips)
+            # All clips of a video decoded in one pass: they share the seek and the forward decode.
+            flat = [i for clip in clips for i in clip]
+            frames = torch.from_numpy(decode_clip(item.path, flat, self.frame_size))
+        except (VideoDecodeError, OSError) as err:
+            return {"failed": str(item.path), "error": str(err), "index": index}
+        frames = frames.view(len(clips), self.clip_len, *frames.shape[1:])
+        video = frames[0] if self.num_clips is None else frames
+        return {"video": video, "label": item.label, "index": index}
+
+
+def collate_clips(samples: list[dict]) -> dict | None:
+    """Stack the good samples; carry the failed ones' paths along so the main process reports them."""
+    good = [s for s in samples if "failed" not in s]
+    failed = [(s["failed"], s["error"]) for s in samples if "failed" in s]
+    batch = default_collate(good) if good else {}
+    batch["failed"] = failed
+    return batch

@@ -1,0 +1,519 @@
+"""Synthetic dark-video action dataset, written as real H.264 mp4 files in the ARID v1.0 layout.
+
+Every class is defined by the *motion* of one textured object only. Everything a single frame shows
+(object shape, texture and colour, its position, angle and size at the anchor frame, background,
+lighting, distractors, camera shake) is drawn from one class-independent distribution, and all random
+draws happen in the same order for every class. So, for the same random generator, all classes
+render the very same anchor frame (the middle one) and differ only in how the object moves around it.
+
+The clean frames are linear scene radiance in [0, 1]; `degrade_low_light` turns them into what a
+small sensor records at night (few photons, shot and read noise, auto-gain, colour cast, 8 bit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, fields
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from tqdm import tqdm
+
+PathLike = str | os.PathLike[str]
+
+CLASS_NAMES: tuple[str, ...] = (
+    "move_left",
+    "move_right",
+    "move_up",
+    "move_down",
+    "rotate_cw",
+    "rotate_ccw",
+    "approach",
+    "recede",
+    "oscillate",
+    "stay",
+)
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+MARKER_NAME = ".synthetic.json"
+
+# Unit vectors in image coordinates (x to the right, y downwards).
+_DIRECTIONS: dict[str, tuple[float, float]] = {
+    "move_left": (-1.0, 0.0),
+    "move_right": (1.0, 0.0),
+    "move_up": (0.0, -1.0),
+    "move_down": (0.0, 1.0),
+}
+
+# Per-channel illuminant gains of typical night light sources, applied to linear radiance.
+_COLOR_CASTS: tuple[tuple[float, float, float], ...] = (
+    (1.0, 0.62, 0.22),  # low-pressure sodium street light: deep orange
+    (0.55, 0.75, 1.0),  # moonlight / blue hour
+    (1.0, 0.8, 0.55),  # tungsten bulb
+    (0.7, 1.0, 0.75),  # old fluorescent tube: greenish
+)
+
+# The motion magnitudes below are in pixels at the reference height of 96 and scale with the frame.
+_REFERENCE_SIZE = 96.0
+
+
+@dataclass
+class SyntheticConfig:
+    """Size and content of a synthetic dataset; every field except `workers` defines the data."""
+
+    train_per_class: int = 24
+    val_per_class: int = 6
+    test_per_class: int = 8
+    num_frames: int = 32
+    height: int = 96  # even, as yuv420p needs
+    width: int = 128  # even, as yuv420p needs
+    fps: int = 15
+    seed: int = 0  # non-negative: it seeds numpy's SeedSequence
+    color_cast: bool = True
+    workers: int = 2  # processes used to generate; 1 = in-process
+
+    def __post_init__(self) -> None:
+        if self.height % 2 or self.width % 2 or self.height < 16 or self.width < 16:
+            raise ValueError(f"height and width must be even and >= 16, got {self.height}x{self.width}")
+        if min(self.train_per_class, self.val_per_class, self.test_per_class) < 0:
+            raise ValueError("videos per class must be >= 0")
+        if self.num_frames < 2 or self.fps < 1 or self.workers < 1 or self.seed < 0:
+            raise ValueError("need num_frames >= 2, fps >= 1, workers >= 1 and seed >= 0")
+
+    def per_class(self, split: str) -> int:
+        return {"train": self.train_per_class, "val": self.val_per_class, "test": self.test_per_class}[split]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Procedural objects: a sprite maps local coordinates (u, v), with the shape inside radius ~1, to
+# colour and coverage. Rendering inverse-maps pixels into that frame, so rotation and scaling are exact
+# and the edge can be anti-aliased from a signed distance.
+# ---------------------------------------------------------------------------------------------------
+
+# A scalar function of local object coordinates (u, v).
+_Field = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Sprite:
+    """A textured, deliberately asymmetric object so that its rotation sense is visible."""
+
+    signed_distance: _Field  # < 0 inside, in local units
+    extent: float  # radius that contains the whole shape, in local units
+    pattern: _Field  # texture mixing weight in [0, 1]
+    colors: np.ndarray  # (2, 3): the pattern's two colours
+    marker: tuple[float, float, float]  # off-centre disc (u, v, radius) that breaks any symmetry
+    marker_color: np.ndarray  # (3,)
+
+    def __call__(self, u: np.ndarray, v: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """Colour (..., 3) and alpha (...) at local coordinates; `scale` is pixels per local unit."""
+        weight = self.pattern(u, v)[..., None]
+        color = self.colors[0] * (1.0 - weight) + self.colors[1] * weight
+        mu, mv, mr = self.marker
+        in_marker = _coverage((np.hypot(u - mu, v - mv) - mr) * scale)[..., None]
+        color = color * (1.0 - in_marker) + self.marker_color * in_marker
+        return color, _coverage(self.signed_distance(u, v) * scale)
+
+
+def _coverage(distance_px: np.ndarray) -> np.ndarray:
+    """Soft edge one pixel wide: the fraction of a pixel covered at this signed distance."""
+    return np.clip(0.5 - distance_px, 0.0, 1.0)
+
+
+def _random_shape(rng: np.random.Generator) -> tuple[_Field, float]:
+    kind = rng.integers(3)
+    if kind == 0:  # ellipse
+        aspect = rng.uniform(0.45, 0.8)
+        # Radial residual scaled by the minor axis: a distance estimate good enough for a 1 px edge.
+        return lambda u, v: (np.hypot(u, v / aspect) - 1.0) * aspect, 1.0
+    if kind == 1:  # irregular convex polygon with 3-5 corners
+        n = int(rng.integers(3, 6))
+        angles = np.sort(2 * np.pi * (np.arange(n) + rng.uniform(-0.3, 0.3, n)) / n)
+        corners = rng.uniform(0.75, 1.0, n)[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)
+        edges = np.roll(corners, -1, axis=0) - corners
+        normals = np.stack([edges[:, 1], -edges[:, 0]], 1) / np.linalg.norm(edges, axis=1, keepdims=True)
+        offsets = np.sum(normals * corners, axis=1)
+
+        def polygon(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+            return np.max(u[..., None] * normals[:, 0] + v[..., None] * normals[:, 1] - offsets, axis=-1)
+
+        return polygon, 1.0
+    # blob: radius wobbles with the polar angle through a few random low harmonics
+    amps = rng.uniform(0.05, 0.18, 3)
+    phases = rng.uniform(0, 2 * np.pi, 3)
+
+    def blob(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        theta = np.arctan2(v, u)[..., None]
+        radius = 0.8 + np.sum(amps * np.cos(np.arange(1, 4) * theta + phases), axis=-1)
+        return np.hypot(u, v) - radius
+
+    return blob, 0.8 + float(amps.sum())
+
+
+def _random_pattern(rng: np.random.Generator) -> _Field:
+    kind = rng.integers(3)
+    freq = np.pi * rng.uniform(1.5, 3.5)  # 1.5-3.5 cycles across the object
+    ori = rng.uniform(0, np.pi)
+    c, s = np.cos(ori), np.sin(ori)
+    phase = rng.uniform(0, 2 * np.pi)
+    sharpness = rng.uniform(1.0, 4.0)
+    if kind == 0:  # stripes
+
+        def stripes(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+            return 0.5 + 0.5 * np.tanh(sharpness * np.sin(freq * (c * u + s * v) + phase))
+
+        return stripes
+    if kind == 1:  # checker
+
+        def checker(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+            grid = np.sin(freq * (c * u + s * v) + phase) * np.sin(freq * (c * v - s * u))
+            return 0.5 + 0.5 * np.tanh(2 * sharpness * grid)
+
+        return checker
+    # rings around an off-centre point
+    cu, cv = rng.uniform(-0.6, 0.6, 2)
+
+    def rings(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return 0.5 + 0.5 * np.tanh(sharpness * np.sin(freq * np.hypot(u - cu, v - cv) + phase))
+
+    return rings
+
+
+def _random_sprite(rng: np.random.Generator) -> _Sprite:
+    shape, extent = _random_shape(rng)
+    pattern = _random_pattern(rng)
+    # One light and one dark colour: strong inner contrast keeps the texture (and so rotation) visible.
+    colors = np.stack([rng.uniform(0.45, 1.0, 3), rng.uniform(0.03, 0.35, 3)]).astype(np.float32)
+    marker_angle = rng.uniform(0, 2 * np.pi)
+    marker_dist = rng.uniform(0.3, 0.5)
+    marker = (marker_dist * np.cos(marker_angle), marker_dist * np.sin(marker_angle), rng.uniform(0.2, 0.3))
+    marker_color = rng.uniform(0.0, 1.0, 3).astype(np.float32)
+    return _Sprite(shape, extent, pattern, colors, marker, marker_color)
+
+
+def _paint(frame: np.ndarray, sprite: _Sprite, x: float, y: float, angle: float, scale: float) -> None:
+    """Alpha-composite `sprite` into `frame` in place, wrapping around the frame edges (a torus).
+
+    Wrapping keeps the object in view without tying its position to its direction of motion.
+    """
+    height, width = frame.shape[:2]
+    reach = sprite.extent * scale + 1.0
+    x, y = x % width, y % height
+    cos_a, sin_a = np.cos(angle), np.sin(angle)
+    for cy in (y - height, y, y + height):
+        for cx in (x - width, x, x + width):
+            x0, x1 = max(0, int(cx - reach)), min(width, int(cx + reach) + 2)
+            y0, y1 = max(0, int(cy - reach)), min(height, int(cy + reach) + 2)
+            if x0 >= x1 or y0 >= y1:
+                continue
+            dx = np.arange(x0, x1, dtype=np.float32)[None, :] - np.float32(cx)
+            dy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(cy)
+            # Inverse of pixel = centre + scale * R(angle) @ (u, v); angle grows clockwise on screen.
+            u = (cos_a * dx + sin_a * dy) / scale
+            v = (cos_a * dy - sin_a * dx) / scale
+            color, alpha = sprite(u, v, scale)
+            region = frame[y0:y1, x0:x1]
+            region += (color - region) * alpha[..., None]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Scene: background, lighting, camera shake, distractors and the class-specific motion.
+# ---------------------------------------------------------------------------------------------------
+
+
+def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Textured reflectance: 1/f random Fourier series (smooth noise), sometimes times a checker."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    n = 10
+    wavelength = rng.uniform(6.0, 60.0, n)[:, None, None]
+    ori = rng.uniform(0, np.pi, n)[:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, n)[:, None, None]
+    waves = np.sin(2 * np.pi * (np.cos(ori) * xx + np.sin(ori) * yy) / wavelength + phase)
+    # Amplitude proportional to wavelength gives the 1/f spectrum of natural textures.
+    field = np.sum(waves * wavelength * rng.uniform(0.5, 1.0, n)[:, None, None], axis=0)
+    if rng.random() < 0.5:
+        cell = rng.uniform(6.0, 16.0)
+        field += 0.8 * np.abs(field).mean() * np.sign(np.sin(np.pi * xx / cell) * np.sin(np.pi * yy / cell))
+    weight = ((field - field.min()) / (np.ptp(field) + 1e-6))[..., None]
+    low, high = rng.uniform(0.03, 0.5, (2, 3)).astype(np.float32)
+    return (low * (1 - weight) + high * weight).astype(np.float32)
+
+
+def _illumination(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Ambient light plus one soft pool of light (a lamp), so brightness varies across the scene."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    ambient = rng.uniform(0.35, 0.6)
+    cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+    sigma = rng.uniform(0.3, 0.7) * max(height, width)
+    pool = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2))
+    return (ambient + (1.0 - ambient) * pool)[..., None].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class _Motion:
+    """Motion magnitudes drawn for every video, whatever its class, to keep the rng stream aligned."""
+
+    speed: float  # px / frame, for the move_* classes
+    spin: float  # rad / frame, for rotate_*
+    zoom: float  # log scale / frame, for approach / recede
+    osc_amplitude: float  # px
+    osc_period: float  # frames: short, so any 8-16 frame clip sees a full back-and-forth
+    osc_axis: float  # rad
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator, unit: float) -> _Motion:
+        return cls(
+            speed=rng.uniform(1.2, 2.2) * unit,
+            spin=np.deg2rad(rng.uniform(5.0, 12.0)),
+            zoom=rng.uniform(0.02, 0.03),
+            osc_amplitude=rng.uniform(6.0, 10.0) * unit,
+            osc_period=rng.uniform(6.0, 10.0),
+            osc_axis=rng.uniform(0, np.pi),
+        )
+
+
+def _trajectory(
+    name: str, pose: np.ndarray, motion: _Motion, dt: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame (x, y, angle, scale) of the main object; `pose` holds them at the anchor frame dt = 0."""
+    x, y, angle, scale = (np.full(dt.shape, value) for value in pose)
+    if name in _DIRECTIONS:
+        dx, dy = _DIRECTIONS[name]
+        x += dx * motion.speed * dt
+        y += dy * motion.speed * dt
+    elif name in ("rotate_cw", "rotate_ccw"):
+        angle += (1 if name == "rotate_cw" else -1) * motion.spin * dt
+    elif name in ("approach", "recede"):
+        scale *= np.exp((1 if name == "approach" else -1) * motion.zoom * dt)
+    elif name == "oscillate":
+        offset = motion.osc_amplitude * np.sin(2 * np.pi * dt / motion.osc_period)
+        x += offset * np.cos(motion.osc_axis)
+        y += offset * np.sin(motion.osc_axis)
+    return x, y, angle, scale
+
+
+def _distractor_layers(
+    rng: np.random.Generator, height: int, width: int, unit: float, dt: np.ndarray
+) -> tuple[list[tuple[_Sprite, np.ndarray]], list[tuple[_Sprite, np.ndarray]]]:
+    """0-2 small objects drifting slowly in random directions, split into (behind, in front) layers."""
+    behind, in_front = [], []
+    for _ in range(int(rng.integers(0, 3))):
+        sprite = _random_sprite(rng)
+        start = np.array([rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0, 2 * np.pi)])
+        size = rng.uniform(3.0, 7.0) * unit
+        heading, speed = rng.uniform(0, 2 * np.pi), rng.uniform(0.15, 0.6) * unit
+        velocity = np.array([speed * np.cos(heading), speed * np.sin(heading), rng.uniform(-0.02, 0.02)])
+        path = np.column_stack([start + velocity * dt[:, None], np.full(dt.shape, size)])
+        (in_front if rng.random() < 0.3 else behind).append((sprite, path))
+    return behind, in_front
+
+
+def render_clean_video(label: int, rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray:
+    """Clean linear-radiance clip of class `label`: float32 (T, H, W, 3) in [0, 1].
+
+    Frame T // 2 is the anchor: given the same rng state it is identical for every class.
+    """
+    if not 0 <= label < len(CLASS_NAMES):
+        raise ValueError(f"label must be in [0, {len(CLASS_NAMES)}), got {label}")
+    t, h, w = config.num_frames, config.height, config.width
+    unit = min(h, w) / _REFERENCE_SIZE
+    dt = np.arange(t, dtype=np.float64) - t // 2
+    # Camera shake: render the static scene on a larger canvas and crop it at a random offset per frame.
+    shake = max(1, round(2 * unit))
+    scene = _background(rng, h + 2 * shake, w + 2 * shake)
+    light = _illumination(rng, h + 2 * shake, w + 2 * shake)
+
+    sprite = _random_sprite(rng)
+    # Log-uniform size, same for all classes, so approach and recede overlap in size at every frame.
+    size = np.exp(rng.uniform(np.log(18.0), np.log(30.0))) * unit
+    # Anchored in the central region (the same for every class) so that a tiny network's centre crop
+    # sees the action; travel then stays mostly in view, and wrapping handles the rest.
+    anchor = np.array(
+        [rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h, rng.uniform(0, 2 * np.pi), size]
+    )
+    motion = _Motion.sample(rng, unit)
+    path = np.column_stack(_trajectory(CLASS_NAMES[label], anchor, motion, dt))
+    behind, in_front = _distractor_layers(rng, h, w, unit, dt)
+    layers = [*behind, (sprite, path), *in_front]  # back to front
+    offsets = rng.integers(-shake, shake + 1, size=(t, 2))
+
+    frames = np.empty((t, h, w, 3), dtype=np.float32)
+    for i, (ox, oy) in enumerate(offsets):
+        crop = np.s_[shake + oy : shake + oy + h, shake + ox : shake + ox + w]
+        frame = scene[crop].copy()
+        for layer_sprite, layer_path in layers:
+            x, y, angle, scale = layer_path[i]
+            # Objects live in scene coordinates, so the camera offset moves them with the background.
+            _paint(frame, layer_sprite, x - ox, y - oy, angle, scale)
+        frames[i] = frame * light[crop]
+    return np.clip(frames, 0.0, 1.0, out=frames)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Low-light sensor model and encoding.
+# ---------------------------------------------------------------------------------------------------
+
+
+def _bayer_channels(height: int, width: int) -> np.ndarray:
+    """Colour channel seen by each photosite of an RGGB colour filter array, (H, W)."""
+    rggb = np.array([[0, 1], [1, 2]])
+    return np.tile(rggb, (-(-height // 2), -(-width // 2)))[:height, :width]
+
+
+def _blur121(image: np.ndarray) -> np.ndarray:
+    """Separable [1, 2, 1] x [1, 2, 1] filter over the last two axes, zero padded."""
+    padded = np.pad(image, [(0, 0)] * (image.ndim - 2) + [(1, 1), (1, 1)])
+    rows = padded[..., :-2, :] + 2 * padded[..., 1:-1, :] + padded[..., 2:, :]
+    return rows[..., :-2] + 2 * rows[..., 1:-1] + rows[..., 2:]
+
+
+def _demosaic(raw: np.ndarray, channels: np.ndarray) -> np.ndarray:
+    """Bilinear demosaicking as normalised convolution: (T, H, W) raw -> (T, H, W, 3)."""
+    rgb = np.empty((*raw.shape, 3), dtype=np.float32)
+    for c in range(3):
+        sites = (channels == c).astype(np.float32)
+        rgb[..., c] = _blur121(raw * sites) / _blur121(sites)
+    return rgb
+
+
+def degrade_low_light(frames: np.ndarray, rng: np.random.Generator, color_cast: bool) -> np.ndarray:
+    """Simulate a night-time capture of clean linear frames in [0, 1]; returns uint8 (T, H, W, 3).
+
+    A short exposure collects a few percent of the full-scale charge on an RGGB Bayer sensor, photon
+    arrival adds Poisson shot noise, the readout adds Gaussian noise, and the camera's auto gain
+    amplifies signal and noise alike up to a still-dark target level. Demosaicking then spreads the
+    noise spatially and across colours, as in real footage, before the 8-bit quantisation.
+    """
+    exposure = np.exp(rng.uniform(np.log(0.03), np.log(0.08)))  # fraction of full scale collected
+    full_scale = rng.uniform(1000.0, 3000.0)  # electrons at radiance 1 and full exposure
+    read_noise = rng.uniform(1.5, 5.0)  # electrons RMS
+    target = rng.uniform(0.035, 0.09)  # mean output level the auto gain settles at
+    # Drawn even when casts are disabled so the remaining noise draws do not depend on the flag.
+    has_cast = rng.random() < 0.5
+    cast = np.asarray(_COLOR_CASTS[int(rng.integers(len(_COLOR_CASTS)))], dtype=np.float32)
+
+    radiance = frames * cast if color_cast and has_cast else frames
+    channels = _bayer_channels(*frames.shape[1:3])
+    expected = np.take_along_axis(radiance, channels[None, :, :, None], axis=-1)[..., 0]
+    expected *= np.float32(exposure * full_scale)
+    electrons = rng.poisson(expected).astype(np.float32)
+    electrons += rng.standard_normal(electrons.shape, dtype=np.float32) * np.float32(read_noise)
+    # Auto gain meters the expected signal, so the brightness does not depend on the noise draw.
+    gain = target / max(float(expected.mean()), 1e-3)
+    rgb = _demosaic(electrons, channels) * np.float32(gain * 255.0)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def write_mp4(path: PathLike, frames_uint8: np.ndarray, fps: int) -> None:
+    """Encode uint8 (T, H, W, 3) RGB frames as H.264 yuv420p mp4 that decodes to exactly T frames."""
+    frames = np.ascontiguousarray(frames_uint8)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected uint8 frames of shape (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    _, height, width, _ = frames.shape
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        # veryfast keeps encoding cheap. For a reproducible bitstream: one thread, and no macroblock-tree
+        # rate control, whose output varied between processes on small frames (seen at 64x48).
+        stream.options = {"crf": "20", "preset": "veryfast", "x264-params": "mbtree=0"}
+        stream.codec_context.thread_count = 1
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))  # flush the frames x264 still holds for lookahead
+
+
+# ---------------------------------------------------------------------------------------------------
+# Dataset on disk.
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _VideoJob:
+    root: Path
+    config: SyntheticConfig
+    split: str
+    label: int
+    index: int
+
+    @property
+    def relpath(self) -> str:
+        name = CLASS_NAMES[self.label]
+        return f"{name}/{name}_{self.split}_{self.index:04d}.mp4"
+
+
+def _make_video(job: _VideoJob) -> None:
+    """Top-level (hence picklable under "spawn") worker that renders, degrades and writes one video."""
+    # The video's own seed makes its content independent of worker count and scheduling order.
+    rng = np.random.default_rng([job.config.seed, SPLITS.index(job.split), job.label, job.index])
+    clean = render_clean_video(job.label, rng, job.config)
+    write_mp4(job.root / job.relpath, degrade_low_light(clean, rng, job.config.color_cast), job.config.fps)
+
+
+def split_list_path(root: PathLike, split: str) -> Path:
+    """Path of the ARID-style list of one split: root/splits/synthetic_split1_{split}.txt."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return Path(root) / "splits" / f"synthetic_split1_{split}.txt"
+
+
+def _marker_content(config: SyntheticConfig) -> dict[str, int | bool]:
+    return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "workers"}
+
+
+def is_generated(root: PathLike, config: SyntheticConfig) -> bool:
+    """True iff a complete dataset for exactly this config (ignoring `workers`) is at `root`."""
+    marker = Path(root) / MARKER_NAME
+    try:
+        return json.loads(marker.read_text()) == _marker_content(config)
+    except (OSError, ValueError):
+        return False
+
+
+def _write_split_lists(root: Path, jobs: list[_VideoJob]) -> None:
+    """ARID v1.0 format: `idx<TAB>label<TAB>relative/path.mp4`, idx counting from 0 in each list."""
+    for split in SPLITS:
+        rows = [job for job in jobs if job.split == split]
+        lines = [f"{idx}\t{job.label}\t{job.relpath}\n" for idx, job in enumerate(rows)]
+        split_list_path(root, split).write_text("".join(lines))
+
+
+def generate_dataset(root: PathLike, config: SyntheticConfig | None = None, progress: bool = False) -> Path:
+    """Write the dataset for `config` (default: `SyntheticConfig()`) under `root` and return it as a Path."""
+    if config is None:
+        config = SyntheticConfig()
+    root = Path(root)
+    # A stale marker must not vouch for a dataset that is about to be overwritten.
+    (root / MARKER_NAME).unlink(missing_ok=True)
+    jobs = [
+        _VideoJob(root, config, split, label, k)
+        for split in SPLITS
+        for label in range(len(CLASS_NAMES))
+        for k in range(config.per_class(split))
+    ]
+    for name in CLASS_NAMES:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    (root / "splits").mkdir(parents=True, exist_ok=True)
+
+    with tqdm(total=len(jobs), desc="synthetic videos", file=sys.stderr, disable=not progress) as bar:
+        if config.workers == 1:
+            for job in jobs:
+                _make_video(job)
+                bar.update()
+        else:
+            # The platform's default start method: fork is cheap on Linux, where spawn would re-import
+            # the whole package (lightning included) in every worker; the worker is spawn-safe anyway.
+            with ProcessPoolExecutor(config.workers) as pool:
+                chunk = max(1, len(jobs) // (8 * config.workers))
+                for _ in pool.map(_make_video, jobs, chunksize=chunk):
+                    bar.update()
+
+    _write_split_lists(root, jobs)
+    (root / MARKER_NAME).write_text(json.dumps(_marker_content(config), indent=2))
+    return root

@@ -1,0 +1,7 @@
+"""Lightning modules: TeacherModule (stage 1) and DistillModule (stage 2) on a shared VideoClassifier."""
+
+from dlkdd.models.classifier import VideoClassifier
+from dlkdd.models.distill import DistillModule
+from dlkdd.models.teacher import TeacherModule, load_teacher
+
+__all__ = ["DistillModule", "TeacherModule", "VideoClassifier", "load_teacher"]

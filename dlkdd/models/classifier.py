@@ -1,0 +1,141 @@
+"""VideoClassifier: what teacher and student share (backbone, metrics, multi-view eval, predict, optim)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dlkdd.backbones import create_backbone
+from dlkdd.models.metrics import accuracy_metrics
+
+View = Literal["original", "enhanced"]
+
+
+def video_probabilities(logits: Tensor, num_views: int) -> Tensor:
+    """(B*V, K) logits of V views per video, video-major -> (B, K) softmax averaged over the views."""
+    return logits.softmax(dim=-1).view(-1, num_views, logits.shape[-1]).mean(dim=1)
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """Learning-rate factor per step: linear warm-up, then cosine decay to zero at the last step.
+    (torch's OneCycleLR divides by zero on runs of a few steps, which smoke tests and CI make.)"""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class VideoClassifier(L.LightningModule):
+    """Base of TeacherModule and DistillModule; not used on its own.
+
+    Args:
+        num_classes: linked from the data module.
+        backbone: a name from dlkdd.backbones.list_backbones().
+        pretrained: None, "kinetics400" (torchvision weights from the local hub cache) or a local path.
+        view: which view the network sees ("enhanced" or "original").
+        dropout: dropout before the classification head.
+        lr: peak learning rate of AdamW (linear warm-up, then cosine decay, stepped per batch).
+        weight_decay: AdamW weight decay.
+        warmup_fraction: fraction of the training steps spent warming up.
+        class_names: linked from the data module; saved in the checkpoint so predictions carry names.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = "tiny3d",
+        pretrained: str | None = None,
+        view: View = "enhanced",
+        dropout: float = 0.0,
+        lr: float = 1e-3,
+        weight_decay: float = 0.05,
+        warmup_fraction: float = 0.1,
+        class_names: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()  # collects the subclass's arguments too
+        self.backbone = create_backbone(backbone, num_classes, pretrained=pretrained, dropout=dropout)
+        self.train_metrics = accuracy_metrics(num_classes, class_names, "train")
+        self.val_metrics = accuracy_metrics(num_classes, class_names, "val")
+        self.test_metrics = accuracy_metrics(num_classes, class_names, "test")
+
+    @property
+    def input_views(self) -> set[str]:
+        """The views the data module must build for this module's current stage."""
+        return {self.hparams.view}
+
+    def forward(self, video: Tensor) -> Tensor:
+        return self.backbone(video).logits
+
+    def training_losses(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
+        """Named loss terms (with the total under "loss") and the logits. Subclasses define it."""
+        raise NotImplementedError
+
+    def training_step(self, batch: dict | None, batch_idx: int) -> Tensor | None:
+        if batch is None:
+            return None
+        losses, logits = self.training_losses(batch)
+        batch_size = logits.shape[0]
+        self.log_dict({f"train/{name}": value for name, value in losses.items()}, batch_size=batch_size,
+                      prog_bar=True)
+        self.train_metrics.update(logits.detach().softmax(dim=-1), batch["label"])
+        return losses["loss"]
+
+    def _evaluate(self, batch: dict | None, stage: str) -> None:
+        if batch is None:
+            return
+        probs = video_probabilities(self(batch[self.hparams.view]), batch["num_views"])
+        loss = F.nll_loss(probs.clamp_min(1e-8).log(), batch["label"])
+        self.log(f"{stage}/loss", loss, batch_size=probs.shape[0], sync_dist=True)
+        self._metrics(stage).update(probs, batch["label"])
+
+    def validation_step(self, batch: dict | None, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict | None, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: dict | None, batch_idx: int) -> dict | None:
+        if batch is None:
+            return None
+        probs = video_probabilities(self(batch[self.hparams.view]), batch["num_views"])
+        return {"index": batch["index"], "probs": probs, "label": batch["label"]}
+
+    def _metrics(self, stage: str):
+        return getattr(self, f"{stage}_metrics")
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        # compute() syncs across processes under DDP; logged once per epoch.
+        self.log_dict(self._metrics(stage).compute(), prog_bar=False)
+        self._metrics(stage).reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch_metrics("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = warmup_cosine(total, warmup_steps=round(self.hparams.warmup_fraction * total))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Which module wrote the file, so a teacher checkpoint can be told from a student's.
+        checkpoint["dlkdd"] = {"module": type(self).__name__}

@@ -1,0 +1,37 @@
+"""Shared fixtures: a tiny generated dark-video dataset (real mp4 files), made once per test session."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from dlkdd.data.synthetic import SyntheticConfig, generate_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = REPO / "configs"
+
+TINY = SyntheticConfig(
+    train_per_class=2, val_per_class=1, test_per_class=1, num_frames=16, height=48, width=64, workers=1
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    return generate_dataset(tmp_path_factory.mktemp("synthetic"), TINY)
+
+
+def tiny_data_args(root: Path) -> list[str]:
+    """CLI overrides that point a synthetic config at the tiny dataset, with clips that fit it."""
+    synthetic = ",".join(f'"{k}": {v if not isinstance(v, bool) else str(v).lower()}'
+                         for k, v in asdict(TINY).items())
+    return [
+        f"--data.root={root}",
+        f"--data.synthetic={{{synthetic}}}",
+        "--data.clip_len=4",
+        "--data.frame_size=[32, 43]",
+        "--data.crop_size=28",
+        "--data.batch_size=4",
+        "--data.num_workers=0",
+    ]

@@ -1,0 +1,180 @@
+"""Tests of the synthetic dark-video generator, on real mp4 files written to tmp_path."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from dlkdd.data.synthetic import (
+    CLASS_NAMES,
+    SPLITS,
+    SyntheticConfig,
+    degrade_low_light,
+    generate_dataset,
+    is_generated,
+    render_clean_video,
+    split_list_path,
+    write_mp4,
+)
+
+SMALL = SyntheticConfig(
+    train_per_class=1, val_per_class=1, test_per_class=1, num_frames=16, height=48, width=64, workers=1
+)
+
+
+def decode(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+def decode_all(root: Path) -> dict[str, np.ndarray]:
+    return {str(p.relative_to(root)): decode(p) for p in sorted(root.glob("*/*.mp4"))}
+
+
+def read_split(root: Path, split: str) -> list[tuple[int, int, str]]:
+    rows = [line.split("\t") for line in split_list_path(root, split).read_text().splitlines()]
+    return [(int(idx), int(label), path) for idx, label, path in rows]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_dataset(tmp_path_factory.mktemp("synthetic") / "data", SMALL)
+
+
+def test_generation_is_deterministic_and_independent_of_workers(dataset: Path, tmp_path: Path) -> None:
+    again = generate_dataset(tmp_path / "again", replace(SMALL, workers=2))
+    first, second = decode_all(dataset), decode_all(again)
+    assert len(first) == 3 * len(CLASS_NAMES)
+    assert first.keys() == second.keys()
+    for name, frames in first.items():
+        np.testing.assert_array_equal(frames, second[name], err_msg=name)
+
+
+def test_other_seed_gives_other_videos(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = generate_dataset(tmp_path / "other", replace(SMALL, seed=1), progress=True)
+    assert "synthetic videos" in capsys.readouterr().err
+    first, second = decode_all(dataset), decode_all(other)
+    assert all(not np.array_equal(first[name], second[name]) for name in first)
+
+
+def test_videos_have_declared_size_and_are_dark(dataset: Path) -> None:
+    for name, frames in decode_all(dataset).items():
+        assert frames.shape == (SMALL.num_frames, SMALL.height, SMALL.width, 3), name
+        assert 0.01 < frames.mean() / 255 < 0.15, name
+    with av.open(str(next(dataset.glob("*/*.mp4")))) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert stream.average_rate == SMALL.fps
+
+
+def test_split_lists_follow_arid_format(dataset: Path) -> None:
+    for split in SPLITS:
+        path = split_list_path(dataset, split)
+        assert path == dataset / "splits" / f"synthetic_split1_{split}.txt"
+        rows = read_split(dataset, split)
+        assert [idx for idx, _, _ in rows] == list(range(len(CLASS_NAMES) * SMALL.per_class(split)))
+        assert sorted(label for _, label, _ in rows) == list(range(len(CLASS_NAMES)))
+        for _, label, relpath in rows:
+            assert relpath.startswith(f"{CLASS_NAMES[label]}/") and relpath.endswith(f"_{split}_0000.mp4")
+            assert (dataset / relpath).is_file()
+    with pytest.raises(ValueError):
+        split_list_path(dataset, "training")
+
+
+def test_is_generated_tracks_the_config(dataset: Path, tmp_path: Path) -> None:
+    assert not is_generated(tmp_path / "missing", SMALL)
+    assert is_generated(dataset, SMALL)
+    assert is_generated(dataset, replace(SMALL, workers=4))
+    assert not is_generated(dataset, replace(SMALL, num_frames=8))
+    assert "workers" not in json.loads((dataset / ".synthetic.json").read_text())
+
+
+def test_anchor_frame_is_identical_for_all_classes() -> None:
+    """A single frame cannot tell classes apart: the same scene draws give the same anchor frame."""
+    config = SyntheticConfig(num_frames=16)
+    anchor = config.num_frames // 2
+    for seed in range(2):
+        videos = [
+            render_clean_video(label, np.random.default_rng(seed), config)
+            for label in range(len(CLASS_NAMES))
+        ]
+        for video in videos:
+            assert video.dtype == np.float32 and video.shape == (16, 96, 128, 3)
+            assert video.min() >= 0.0 and video.max() <= 1.0
+            np.testing.assert_array_equal(video[anchor], videos[0][anchor])
+        later = [video[anchor + 3] for video in videos]
+        assert all(not np.array_equal(a, b) for i, a in enumerate(later) for b in later[i + 1 :])
+
+
+def _centroid_track(moving: np.ndarray, still: np.ndarray, axis: int, start: int) -> np.ndarray:
+    """Centroid (px, along axis 0 = y or 1 = x) of where `moving` differs from `still`, per frame.
+
+    Both clips share background, distractors and camera shake, so they differ only around the moving
+    object and its anchor position. Objects wrap around the frame, hence a circular mean, unwrapped.
+    """
+    size = moving.shape[1 + axis]
+    phases = np.exp(2j * np.pi * np.arange(size) / size)
+    angles = []
+    for t in range(start, len(moving)):
+        changed = np.abs(moving[t] - still[t]).max(axis=-1) > 0.02
+        angles.append(np.angle(np.sum(changed.sum(axis=1 - axis) * phases)))
+    return np.unwrap(angles) * size / (2 * np.pi)
+
+
+@pytest.mark.parametrize(
+    ("name", "axis", "sign"),
+    [("move_right", 1, 1), ("move_left", 1, -1), ("move_down", 0, 1), ("move_up", 0, -1)],
+)
+def test_linear_motion_shifts_the_object_steadily(name: str, axis: int, sign: int) -> None:
+    config = SyntheticConfig(num_frames=16)
+    anchor = config.num_frames // 2
+    for seed in range(4):
+        moving = render_clean_video(CLASS_NAMES.index(name), np.random.default_rng(seed), config)
+        still = render_clean_video(CLASS_NAMES.index("stay"), np.random.default_rng(seed), config)
+        track = _centroid_track(moving, still, axis, anchor + 1)
+        slope = np.polyfit(np.arange(len(track)), track, 1)[0]
+        assert sign * slope > 0.3, (name, seed, slope)  # the union's centroid moves at half the speed
+
+
+def test_degradation_is_dark_but_keeps_the_content() -> None:
+    config = SyntheticConfig(num_frames=8)
+    clean = render_clean_video(0, np.random.default_rng(0), config)
+    for seed in range(6):
+        dark = degrade_low_light(clean, np.random.default_rng(seed), color_cast=True)
+        assert dark.dtype == np.uint8 and dark.shape == clean.shape
+        assert 0.02 < dark.mean() / 255 < 0.12
+        # Shot noise dominates single pixels; on 4x4 blocks the scene structure must still show through.
+        blocks = dark.astype(np.float32).reshape(8, 24, 4, 32, 4, 3).mean(axis=(2, 4, 5))
+        reference = clean.reshape(8, 24, 4, 32, 4, 3).mean(axis=(2, 4, 5))
+        assert np.corrcoef(blocks.ravel(), reference.ravel())[0, 1] > 0.7
+
+
+def test_color_cast_can_be_disabled() -> None:
+    """Gray clean input must stay gray on average without casts, and turn tinted on some videos with."""
+    gray = np.full((4, 32, 32, 3), 0.5, dtype=np.float32)
+
+    def channel_spread(color_cast: bool, seed: int) -> float:
+        means = degrade_low_light(gray, np.random.default_rng(seed), color_cast).mean(axis=(0, 1, 2))
+        return float(np.ptp(means) / means.mean())
+
+    assert max(channel_spread(False, seed) for seed in range(8)) < 0.05
+    assert max(channel_spread(True, seed) for seed in range(8)) > 0.3
+
+
+def test_write_mp4_round_trip(tmp_path: Path) -> None:
+    x = np.arange(40)[None, None, :, None]
+    wave = 128 + 100 * np.sin(2 * np.pi * (x - 2 * np.arange(5)[:, None, None, None]) / 40)
+    frames = np.broadcast_to(wave, (5, 24, 40, 3)).astype(np.uint8)
+    write_mp4(tmp_path / "wave.mp4", frames, fps=10)
+    decoded = decode(tmp_path / "wave.mp4")
+    assert decoded.shape == frames.shape
+    assert np.abs(decoded.astype(np.int16) - frames).mean() < 3
+    with pytest.raises(ValueError):
+        write_mp4(tmp_path / "bad.mp4", frames.astype(np.float32), fps=10)

@@ -1,0 +1,72 @@
+"""On-device views: one geometry per clip, shared by both views; enhancers brighten."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dlkdd.data.views import ViewBuilder, eval_crops, to_float_video
+from dlkdd.enhance import create_enhancer, list_enhancers
+
+
+def _dark_batch(batch=3, frames=4, height=40, width=52, seed=0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 40, (batch, frames, height, width, 3), dtype=torch.uint8, generator=g)
+
+
+def test_two_views_share_geometry_exactly():
+    enhancer = create_enhancer("gic", gamma=2.5)
+    builder = ViewBuilder(enhancer, crop_size=24, min_scale=0.3, hflip=True, num_crops=1)
+    torch.manual_seed(0)
+    views = builder(_dark_batch(), train=True, views={"original", "enhanced"})
+    assert views["original"].shape == views["enhanced"].shape == (3, 3, 4, 24, 24)
+    # Per-pixel enhancement of the augmented original: aligned pixel for pixel, nothing replayed.
+    torch.testing.assert_close(views["enhanced"], enhancer(views["original"]))
+    assert views["enhanced"].mean() > views["original"].mean()
+
+
+def test_training_augmentation_is_the_same_on_every_frame():
+    still = _dark_batch(frames=1).expand(-1, 5, -1, -1, -1).contiguous()
+    builder = ViewBuilder(create_enhancer("identity"), 24, 0.3, True, 1)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        out = builder(still, train=True, views={"original"})["original"]
+        assert torch.equal(out, out[:, :, :1].expand_as(out)), "frames of one clip were augmented differently"
+
+
+def test_augmentation_differs_between_clips():
+    same = _dark_batch(batch=1).expand(4, -1, -1, -1, -1).contiguous()
+    torch.manual_seed(0)
+    out = ViewBuilder(create_enhancer("identity"), 24, 0.2, True, 1)(same, train=True, views={"original"})
+    assert not torch.equal(out["original"][0], out["original"][1])
+
+
+def test_eval_views_are_video_major_and_only_requested():
+    batch = _dark_batch(batch=2).unsqueeze(1).expand(-1, 2, -1, -1, -1, -1).contiguous()  # 2 clips
+    views = ViewBuilder(create_enhancer("gic"), 24, 0.3, False, num_crops=3)(batch, False, {"original"})
+    assert set(views) == {"original"}
+    assert views["original"].shape == (2 * 2 * 3, 3, 4, 24, 24)
+
+
+def test_eval_crops_cover_the_long_side():
+    video = to_float_video(_dark_batch(batch=1, height=24, width=60))
+    crops = eval_crops(video, 24, 3)
+    torch.testing.assert_close(crops[0], video[0, ..., :24])
+    torch.testing.assert_close(crops[2], video[0, ..., -24:])
+    with pytest.raises(ValueError, match="crop_size"):
+        eval_crops(video, 30, 1)
+
+
+@pytest.mark.parametrize("name", sorted(set(list_enhancers()) - {"identity"}))
+def test_enhancers_brighten_and_keep_shape_and_order(name):
+    video = to_float_video(_dark_batch(batch=2))
+    out = create_enhancer(name)(video)
+    assert out.shape == video.shape and out.dtype == video.dtype and out.device == video.device
+    assert out.mean() > video.mean()
+    order = torch.argsort(video.flatten())
+    assert torch.all(torch.diff(out.flatten()[order]) >= -1e-6), "monotone enhancer reordered pixels"
+
+
+def test_unknown_enhancer_suggests_close_names():
+    with pytest.raises(KeyError, match="Did you mean 'gic'"):
+        create_enhancer("gci")
