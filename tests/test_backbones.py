@@ -90,7 +90,7 @@ def test_unknown_name_lists_close_matches() -> None:
 
 
 def test_duplicate_registration_raises() -> None:
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match="registered twice"):
         register_backbone("tiny3d", get_backbone_spec("tiny3d"))(nn.Identity)
 
 
