@@ -60,11 +60,15 @@ def test_eval_crops_cover_the_long_side():
 @pytest.mark.parametrize("name", sorted(set(list_enhancers()) - {"identity"}))
 def test_enhancers_brighten_and_keep_shape_and_order(name):
     video = to_float_video(_dark_batch(batch=2))
-    out = create_enhancer(name)(video)
+    enhancer = create_enhancer(name)
+    out = enhancer(video)
     assert out.shape == video.shape and out.dtype == video.dtype and out.device == video.device
+    if getattr(enhancer, "learned", False):
+        pytest.skip("an untrained learned enhancer need not brighten; tests/test_enhance.py trains it")
     assert out.mean() > video.mean()
-    order = torch.argsort(video.flatten())
-    assert torch.all(torch.diff(out.flatten()[order]) >= -1e-6), "monotone enhancer reordered pixels"
+    if getattr(enhancer, "monotone", True):  # False for local or per-frame curves (CLAHE, HE)
+        order = torch.argsort(video.flatten())
+        assert torch.all(torch.diff(out.flatten()[order]) >= -1e-6), "monotone enhancer reordered pixels"
 
 
 def test_unknown_enhancer_suggests_close_names():
