@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
+import lightning as L
 from lightning.pytorch.cli import LightningCLI
 
+import dlkdd.models  # noqa: F401  (registers the modules, so `class_path: TeacherModule` resolves)
 from dlkdd.data import DarkVideoDataModule
-from dlkdd.models import VideoClassifier
 
 DESCRIPTION = """\
 Action recognition in dark video by dual-light knowledge distillation.
@@ -21,7 +23,8 @@ Action recognition in dark video by dual-light knowledge distillation.
 
 class DlkddCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
-        # The data decides the label space; the model never has to be told twice.
+        # The data decides the label space; the model never has to be told twice. A module without
+        # these arguments (e.g. an enhancer) is simply not linked: jsonargparse skips the link.
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
 
@@ -29,7 +32,7 @@ class DlkddCLI(LightningCLI):
 def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
     """Run the CLI on `args` (sys.argv when None) and return it, so tests can read its trainer."""
     return DlkddCLI(
-        VideoClassifier,
+        L.LightningModule,  # any dlkdd module: classifiers and enhancers alike
         DarkVideoDataModule,
         subclass_mode_model=True,
         auto_configure_optimizers=False,  # the modules own their optimizer and schedule
@@ -40,11 +43,16 @@ def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
     )
 
 
+# Commands beside LightningCLI's fit/validate/test/predict: name -> module with main(argv).
+EXTRA_COMMANDS = {
+    "quickstart": "dlkdd.quickstart",
+}
+
+
 def run() -> None:
     """Console entry point (its return value would become the exit status, so it returns None)."""
-    if sys.argv[1:2] == ["quickstart"]:
-        from dlkdd.quickstart import main as quickstart
-
-        quickstart(sys.argv[2:])
+    command = sys.argv[1] if len(sys.argv) > 1 else None
+    if command in EXTRA_COMMANDS:
+        importlib.import_module(EXTRA_COMMANDS[command]).main(sys.argv[2:])
         return
     main()
