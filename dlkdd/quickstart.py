@@ -14,7 +14,7 @@ from dlkdd.cli import main as cli_main
 REPO_CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "synthetic"
 
 
-def _fit_and_test(config: Path, extra: list[str]) -> tuple[str, float]:
+def fit_and_test(config: Path, extra: list[str]) -> tuple[str, float]:
     """Fit `config`, then test its best checkpoint; returns (checkpoint path, test top-1)."""
     fit = cli_main(["fit", "--config", str(config), *extra])
     best = fit.trainer.checkpoint_callback.best_model_path
@@ -30,10 +30,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if not (args.configs / "teacher.yaml").is_file():
         parser.error(f"no teacher.yaml in {args.configs}: pass --configs <repo>/configs/synthetic")
 
-    teacher_ckpt, teacher_top1 = _fit_and_test(args.configs / "teacher.yaml", overrides)
-    _, baseline_top1 = _fit_and_test(args.configs / "baseline.yaml", overrides)
+    teacher_ckpt, teacher_top1 = fit_and_test(args.configs / "teacher.yaml", overrides)
+    _, baseline_top1 = fit_and_test(args.configs / "baseline.yaml", overrides)
     distill_extra = [*overrides, f"--model.init_args.teacher_checkpoint={teacher_ckpt}"]
-    _, student_top1 = _fit_and_test(args.configs / "distill.yaml", distill_extra)
+    _, student_top1 = fit_and_test(args.configs / "distill.yaml", distill_extra)
 
     results = {
         "teacher (enhanced view)": teacher_top1,

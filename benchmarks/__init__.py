@@ -1,0 +1,1 @@
+"""Measurements that print ratios (run as modules: `python -m benchmarks.<name> [--out FILE]`)."""
