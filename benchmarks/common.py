@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import lightning as L
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 
 def parser(description: str | None) -> argparse.ArgumentParser:
@@ -79,3 +83,51 @@ def write_json(path: Path | None, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": machine(), **results}, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def quiet_lightning() -> None:
+    """Keep the benchmark's own figures readable: no Trainer banners or hardware notes."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="lightning")
+
+
+class SameBatch(Dataset):
+    """The same batch, `length` times: isolates the model step from data loading."""
+
+    def __init__(self, batch: dict, length: int) -> None:
+        self.batch, self.length = batch, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        return self.batch
+
+
+class StepTimer(L.Callback):
+    """Seconds from the start to the end of each training batch (forward, backward, optimizer step)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        _sync(pl_module.device)
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        _sync(pl_module.device)
+        self.times.append(time.perf_counter() - self._start)
+
+
+def median_train_step(
+    module: L.LightningModule, batch: dict, steps: int, warmup: int = 3, precision: str = "32-true"
+) -> float:
+    """Median seconds of a real Lightning training step of `module` on `batch` (views already built)."""
+    timer = StepTimer()
+    trainer = L.Trainer(
+        max_steps=warmup + steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0, callbacks=[timer],
+        precision=precision, devices=1,
+    )
+    trainer.fit(module, DataLoader(SameBatch(batch, warmup + steps), batch_size=None))
+    return statistics.median(timer.times[warmup:])

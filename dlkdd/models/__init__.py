@@ -3,5 +3,6 @@
 from dlkdd.models.classifier import VideoClassifier
 from dlkdd.models.distill import DistillModule
 from dlkdd.models.teacher import TeacherModule, load_teacher
+from dlkdd.models.two_stream import TwoStreamModule
 
-__all__ = ["DistillModule", "TeacherModule", "VideoClassifier", "load_teacher"]
+__all__ = ["DistillModule", "TeacherModule", "TwoStreamModule", "VideoClassifier", "load_teacher"]

@@ -77,6 +77,10 @@ class VideoClassifier(L.LightningModule):
     def forward(self, video: Tensor) -> Tensor:
         return self.backbone(video).logits
 
+    def batch_logits(self, batch: dict) -> Tensor:
+        """Logits for a batch of views (the two-stream model overrides it to read both views)."""
+        return self(batch[self.hparams.view])
+
     def training_losses(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
         """Named loss terms (with the total under "loss") and the logits. Subclasses define it."""
         raise NotImplementedError
@@ -94,7 +98,7 @@ class VideoClassifier(L.LightningModule):
     def _evaluate(self, batch: dict | None, stage: str) -> None:
         if batch is None:
             return
-        probs = video_probabilities(self(batch[self.hparams.view]), batch["num_views"])
+        probs = video_probabilities(self.batch_logits(batch), batch["num_views"])
         loss = F.nll_loss(probs.clamp_min(1e-8).log(), batch["label"])
         self.log(f"{stage}/loss", loss, batch_size=probs.shape[0], sync_dist=True)
         self._metrics(stage).update(probs, batch["label"])
@@ -108,7 +112,7 @@ class VideoClassifier(L.LightningModule):
     def predict_step(self, batch: dict | None, batch_idx: int) -> dict | None:
         if batch is None:
             return None
-        probs = video_probabilities(self(batch[self.hparams.view]), batch["num_views"])
+        probs = video_probabilities(self.batch_logits(batch), batch["num_views"])
         return {"index": batch["index"], "probs": probs, "label": batch["label"]}
 
     def _metrics(self, stage: str):

@@ -1,0 +1,52 @@
+"""TwoStreamModule: the DarkLight-style reference point that distillation is measured against.
+
+One shared backbone runs on both the original and the enhanced view and the two streams are fused by
+averaging their logits. It pays for two backbone passes (and the enhancer) at inference; the distilled
+student pays for one. The accuracy study and the inference-cost benchmark put the two side by side.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dlkdd.models.classifier import VideoClassifier
+
+
+class TwoStreamModule(VideoClassifier):
+    """Args: see VideoClassifier (there is no `view`: both views are always used); plus label_smoothing."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = "tiny3d",
+        pretrained: str | None = None,
+        dropout: float = 0.0,
+        lr: float = 1e-3,
+        weight_decay: float = 0.05,
+        warmup_fraction: float = 0.1,
+        class_names: list[str] | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(
+            num_classes, backbone, pretrained, "original", dropout, lr, weight_decay, warmup_fraction,
+            class_names,
+        )
+
+    @property
+    def input_views(self) -> set[str]:
+        return {"original", "enhanced"}
+
+    def forward(self, original: Tensor, enhanced: Tensor) -> Tensor:
+        # One batched pass over both streams: the same weights see the dark and the brightened clip.
+        logits = self.backbone(torch.cat([original, enhanced])).logits
+        return logits.view(2, original.shape[0], -1).mean(dim=0)
+
+    def batch_logits(self, batch: dict) -> Tensor:
+        return self(batch["original"], batch["enhanced"])
+
+    def training_losses(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
+        logits = self.batch_logits(batch)
+        loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.hparams.label_smoothing)
+        return {"loss": loss}, logits
