@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import os
 import sys
 
 import lightning as L
+import wandb
+from jsonargparse import DefaultHelpFormatter
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.plugins import CheckpointIO
 
 import dlkdd.models  # noqa: F401  (registers the modules, so `class_path: TeacherModule` resolves)
+from dlkdd.callbacks import (
+    ClipFitsBackbones,
+    LogConfigToRun,
+    PairedClipsToWandb,
+    PredictionWriter,
+    TestReportToWandb,
+    ThroughputMonitor,
+    default_wandb_logger,
+)
+from dlkdd.checkpointing import SafeCheckpointIO, load_checkpoint
 from dlkdd.data import DarkVideoDataModule
 
 DESCRIPTION = """\
@@ -18,7 +35,50 @@ Action recognition in dark video by dual-light knowledge distillation.
   dlkdd fit  --config configs/synthetic/teacher.yaml       stage 1: teacher on the enhanced view
   dlkdd fit  --config configs/synthetic/distill.yaml       stage 2: student on the original view
   dlkdd test --config configs/synthetic/distill.yaml --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
+  dlkdd predict --config configs/synthetic/distill.yaml \\
+      --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output predictions.csv
+
+Runs log to Weights & Biases (project dlkdd, offline until `wandb login`); --trainer.logger=false
+turns logging off. `dlkdd <command> --help` lists every option.
 """
+
+SUBCOMMAND_HELP = {
+    "fit": """\
+Train a model. Examples:
+  dlkdd fit --config configs/synthetic/teacher.yaml
+  dlkdd fit --config configs/arid/teacher.yaml --data.root /data/ARID --trainer.max_epochs 50
+  dlkdd fit --config configs/arid/distill.yaml --data.root /data/ARID \\
+      --model.init_args.teacher_checkpoint runs/arid/teacher/checkpoints/best.ckpt
+  dlkdd fit --config configs/synthetic/teacher.yaml --trainer.logger false      (no W&B)
+""",
+    "validate": """\
+Evaluate a checkpoint on the validation split. Example:
+  dlkdd validate --config configs/synthetic/distill.yaml \\
+      --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
+""",
+    "test": """\
+Evaluate a checkpoint on the test split (confusion matrix and predictions table in W&B). Example:
+  dlkdd test --config configs/arid/distill.yaml --data.root /data/ARID \\
+      --ckpt_path runs/arid/distill/checkpoints/best.ckpt
+""",
+    "predict": """\
+Predict the action of each video and write a CSV or JSON Lines file (path, top-k classes and
+probabilities, the label when the data has one; unreadable videos are rows with an error). Examples:
+  dlkdd predict --config configs/synthetic/distill.yaml \\
+      --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
+  dlkdd predict --config configs/folder/distill.yaml --data.root my_dark_videos \\
+      --ckpt_path runs/folder/distill/checkpoints/best.ckpt --output predictions.jsonl --top_k 3
+  dlkdd predict --config configs/synthetic/distill.yaml --data.dataset videos \\
+      --data.root my_night_clips/ --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
+It runs on --data.predict_split (default: test) of the data, e.g. my_dark_videos/test/<class>/<video>;
+with --data.dataset videos on every video under a folder, or listed in a text file (one path a line),
+no labels needed (class names come from the checkpoint).
+""",
+}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
+    """jsonargparse's option help, with the descriptions' example lines kept as written."""
 
 
 class DlkddCLI(LightningCLI):
@@ -28,6 +88,75 @@ class DlkddCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs):
+        # LightningCLI offers no public hook for options of one subcommand only; these belong to predict.
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "predict":
+            parser.add_argument("--output", default="predictions.csv",
+                                help="file to write: .csv or .jsonl")
+            parser.add_argument("--top_k", type=int, default=5, help="classes per video, most probable first")
+        return parser
+
+    def instantiate_trainer(self, **kwargs) -> L.Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        logger = trainer_config.get("logger")
+        if logger is None or logger is True:  # not chosen by the user: W&B, except for predict, whose
+            # result is its file (a run per prediction job would only clutter the project).
+            logger = kwargs["logger"] = False if self.subcommand == "predict" else self._default_logger()
+        callbacks = trainer_config.get("callbacks") or []
+        callbacks = list(callbacks) if isinstance(callbacks, list) else [callbacks]
+        kwargs["callbacks"] = callbacks + self._run_callbacks(logger, callbacks)
+        plugins = trainer_config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):  # every run reads/writes checkpoints safely
+            kwargs["plugins"] = [*plugins, SafeCheckpointIO()]
+        return super().instantiate_trainer(**kwargs)
+
+    def _default_logger(self) -> WandbLogger:
+        model = self._get(self.config, "model")
+        init_args = model.init_args.as_dict() if model.get("init_args") else {}
+        return default_wandb_logger(self._get(self.config, "data").dataset, model.class_path, init_args,
+                                    job_type=self.subcommand)
+
+    def _run_callbacks(self, logger, configured: list[Callback]) -> list[Callback]:
+        """The callbacks every run gets, whatever its config: dashboards, throughput, input checks."""
+        loggers = logger if isinstance(logger, list) else [logger] if isinstance(logger, Logger) else []
+        extra: list[Callback] = [ThroughputMonitor(), ClipFitsBackbones()]
+        if loggers and not any(isinstance(c, LearningRateMonitor) for c in configured):
+            extra.append(LearningRateMonitor(logging_interval="step"))
+        if any(isinstance(lg, WandbLogger) for lg in loggers):
+            extra += [PairedClipsToWandb(), TestReportToWandb()]
+        if self.subcommand == "predict":
+            options = self.config_init.predict
+            extra.append(PredictionWriter(options.output, options.top_k))
+        return extra
+
+    def _finish_wandb_run(self) -> None:
+        # One W&B run per command: without this, the next command in the same process (quickstart's
+        # fit then test) would log into this run, as WandbLogger reuses a run still in progress.
+        if isinstance(self.trainer.logger, WandbLogger):
+            wandb.finish()  # a no-op when the run never started
+
+    after_fit = after_validate = after_test = after_predict = _finish_wandb_run
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand != "predict":
+            return
+        config = self.config.predict
+        if not config.ckpt_path:
+            raise ValueError(
+                "dlkdd predict needs trained weights: pass --ckpt_path, e.g. "
+                "--ckpt_path runs/synthetic/distill/checkpoints/best.ckpt (written by `dlkdd fit`)."
+            )
+        # Unlabeled videos (--data.dataset videos) have no classes of their own: the model's are used, so
+        # num_classes and class_names link into the model as for any dataset.
+        if not os.path.isfile(config.ckpt_path):
+            raise FileNotFoundError(f"--ckpt_path {config.ckpt_path}: no such file. Pass the checkpoint "
+                                    "`dlkdd fit` wrote, e.g. runs/synthetic/distill/checkpoints/best.ckpt.")
+        if config.data.class_names is None:
+            saved = load_checkpoint(config.ckpt_path).get("hyper_parameters", {})
+            config.data.class_names = saved.get("class_names")
+
 
 def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
     """Run the CLI on `args` (sys.argv when None) and return it, so tests can read its trainer."""
@@ -36,8 +165,11 @@ def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
         DarkVideoDataModule,
         subclass_mode_model=True,
         auto_configure_optimizers=False,  # the modules own their optimizer and schedule
+        save_config_callback=LogConfigToRun,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"description": DESCRIPTION},
+        parser_kwargs={"prog": "dlkdd", "description": DESCRIPTION, "formatter_class": HelpFormatter,
+                       **{name: {"description": text, "formatter_class": HelpFormatter}
+                          for name, text in SUBCOMMAND_HELP.items()}},
         args=args,
         run=run,
     )
@@ -46,13 +178,34 @@ def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
 # Commands beside LightningCLI's fit/validate/test/predict: name -> module with main(argv).
 EXTRA_COMMANDS = {
     "quickstart": "dlkdd.quickstart",
+    "preview": "dlkdd.preview",
 }
+
+# What a configuration mistake raises (dlkdd's messages name the option and the fix).
+USAGE_ERRORS = (ValueError, KeyError, FileNotFoundError)
+
+
+def usage_error_message(err: BaseException) -> str:
+    """The message of the error the user must act on. jsonargparse re-raises a failed model or data
+    instantiation as "Does not validate against any of the Union subtypes", the original underneath."""
+    while isinstance(err.__cause__ or err.__context__, USAGE_ERRORS):
+        err = err.__cause__ or err.__context__
+    return str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
 
 
 def run() -> None:
-    """Console entry point (its return value would become the exit status, so it returns None)."""
+    """Console entry point (its return value would become the exit status, so it returns None).
+
+    A configuration mistake prints its message, not a traceback through LightningCLI and jsonargparse;
+    DLKDD_TRACEBACK=1 shows the traceback too."""
     command = sys.argv[1] if len(sys.argv) > 1 else None
-    if command in EXTRA_COMMANDS:
-        importlib.import_module(EXTRA_COMMANDS[command]).main(sys.argv[2:])
-        return
-    main()
+    try:
+        if command in EXTRA_COMMANDS:
+            importlib.import_module(EXTRA_COMMANDS[command]).main(sys.argv[2:])
+        else:
+            main()
+    except USAGE_ERRORS as err:
+        if os.environ.get("DLKDD_TRACEBACK"):
+            raise
+        sys.exit(f"dlkdd: error: {usage_error_message(err)}\n"
+                 "(set DLKDD_TRACEBACK=1 to see where it was raised)")

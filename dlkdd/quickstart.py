@@ -43,4 +43,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print("\nTest top-1 on the generated dark-video test split:")
     for name, top1 in results.items():
         print(f"  {name:<36} {100 * top1:6.2f} %")
+    if "--trainer.logger=false" not in overrides:
+        print("\nW&B runs (fit and test of each stage): runs/synthetic/wandb/. Offline ones upload with "
+              "`wandb login` then `wandb sync runs/synthetic/wandb/offline-run-*`.")
     return results

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from dlkdd.cli import main
 from dlkdd.data import DarkVideoDataModule
-from dlkdd.models import DistillModule, TeacherModule
+from dlkdd.enhance import ZeroDCE
+from dlkdd.models import DistillModule, EnhancerModule, TeacherModule, TwoStreamModule
 
 from .conftest import CONFIGS
 
@@ -24,14 +26,33 @@ def test_configs_are_shipped():
     assert required <= names
 
 
+def _write_enhancer_checkpoint(declared: dict) -> None:
+    """A config whose enhancer reads the checkpoint an earlier run writes (teacher_zero_dce.yaml after
+    enhancer.yaml) gets a real, untrained Zero-DCE file at that relative path."""
+    data = declared.get("data")
+    checkpoint = (data.get("enhancer_options") or {}).get("checkpoint") if isinstance(data, dict) else None
+    if checkpoint:
+        Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(ZeroDCE().state_dict(), checkpoint)
+
+
 @pytest.mark.parametrize("config", STAGE_YAML, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_stage_config_instantiates(config: Path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative run folders land in tmp
-    cli = main(["--config", str(config), "--trainer.accelerator=cpu"], run=False)
     declared = yaml.safe_load(config.read_text())
-    expected = {"TeacherModule": TeacherModule, "DistillModule": DistillModule}
+    _write_enhancer_checkpoint(declared)
+    cli = main(["--config", str(config), "--trainer.accelerator=cpu"], run=False)
+    expected = {
+        "TeacherModule": TeacherModule,
+        "DistillModule": DistillModule,
+        "EnhancerModule": EnhancerModule,
+        "TwoStreamModule": TwoStreamModule,
+    }
     assert type(cli.model) is expected[declared["model"]["class_path"]]
     assert isinstance(cli.datamodule, DarkVideoDataModule)
+    if isinstance(cli.model, EnhancerModule):
+        assert cli.model.input_views == {"original"}  # trained on the dark clips; no labels to link
+        return
     assert cli.model.hparams.num_classes == cli.datamodule.num_classes  # linked, not repeated
     assert cli.model.hparams.class_names == cli.datamodule.class_names
     cli.model.backbone.check_input(cli.datamodule.hparams.clip_len, cli.datamodule.hparams.crop_size)

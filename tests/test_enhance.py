@@ -112,19 +112,29 @@ def test_zero_dce_training_lowers_the_losses_and_brightens_towards_the_exposure_
 @pytest.mark.parametrize("lightning", [True, False])
 def test_zero_dce_checkpoint_round_trip(tmp_path, lightning):
     torch.manual_seed(1)
-    trained = ZeroDCE().eval()
+    # A Lightning checkpoint carries the training options: the loader must rebuild the same curves.
+    trained = (ZeroDCE(scale_factor=2, iterations=4) if lightning else ZeroDCE()).eval()
     state = trained.state_dict()
     checkpoint = (
-        {"epoch": 3, "state_dict": {f"enhancer.{k}": v for k, v in state.items()}} if lightning else state
+        {
+            "epoch": 3,
+            "state_dict": {f"enhancer.{k}": v for k, v in state.items()},
+            "hyper_parameters": {"scale_factor": 2, "iterations": 4, "lr": 1e-3},
+        }
+        if lightning
+        else state
     )
     torch.save(checkpoint, tmp_path / "zero_dce.ckpt")
     loaded = create_enhancer("zero_dce", checkpoint=str(tmp_path / "zero_dce.ckpt"))
+    assert (loaded.scale_factor, loaded.iterations) == (trained.scale_factor, trained.iterations)
     video = _dark_video()
     torch.testing.assert_close(loaded(video), trained(video))
+    explicit = create_enhancer("zero_dce", checkpoint=str(tmp_path / "zero_dce.ckpt"), iterations=3)
+    assert explicit.iterations == 3
 
 
 def test_zero_dce_checkpoint_errors_name_the_option_and_the_problem(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"--data\.enhancer_options\.checkpoint.*zero_dce_loss"):
+    with pytest.raises(FileNotFoundError, match=r"--data\.enhancer_options\.checkpoint.*dlkdd fit --config"):
         create_enhancer("zero_dce", checkpoint=str(tmp_path / "missing.ckpt"))
     torch.save({"state_dict": {"model.weight": torch.zeros(1)}}, tmp_path / "other.ckpt")
     with pytest.raises(ValueError, match="does not match the Zero-DCE network"):

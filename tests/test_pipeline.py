@@ -14,7 +14,9 @@ from dlkdd.data.synthetic import split_list_path
 
 from .conftest import CONFIGS, tiny_data_args
 
-FAST = ["--trainer.max_epochs=2", "--trainer.accelerator=cpu"]
+# No W&B here (its startup costs seconds; tests/test_wandb.py covers it).
+LOCAL = ["--trainer.accelerator=cpu", "--trainer.logger=false"]
+FAST = ["--trainer.max_epochs=2", *LOCAL]
 
 
 def _with_a_broken_video(tiny_root: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -37,6 +39,7 @@ def test_teacher_distill_test_predict(tiny_root, tmp_path, monkeypatch):
 
     teacher = main(["fit", "--config", str(CONFIGS / "synthetic/teacher.yaml"), *data, *FAST])
     teacher_ckpt = teacher.trainer.checkpoint_callback.best_model_path
+    assert not (tmp_path / "config.yaml").exists()  # no logger: nothing loose in the working directory
     assert Path(teacher_ckpt).is_file()
     assert "train/loss" in teacher.trainer.callback_metrics and "val/top1" in teacher.trainer.callback_metrics
 
@@ -59,13 +62,13 @@ def test_teacher_distill_test_predict(tiny_root, tmp_path, monkeypatch):
 
     # The student is tested and used without the teacher's file.
     Path(teacher_ckpt).unlink()
-    tested = main(["test", "--config", distill_config, *data, "--trainer.accelerator=cpu",
+    tested = main(["test", "--config", distill_config, *data, *LOCAL,
                    "--ckpt_path", student_ckpt])
     top1 = float(tested.trainer.callback_metrics["test/top1"])
     assert 0.0 <= top1 <= 1.0 and "test/top5" in tested.trainer.callback_metrics
     assert str(broken) in tested.datamodule.failed_videos  # skipped, named, and the run finished
 
-    predicted = main(["predict", "--config", distill_config, *data, "--trainer.accelerator=cpu",
+    predicted = main(["predict", "--config", distill_config, *data, *LOCAL,
                       "--ckpt_path", student_ckpt])
     outputs = [o for o in predicted.trainer.predict_loop.predictions if o is not None]
     probs = torch.cat([o["probs"] for o in outputs])

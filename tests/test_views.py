@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchvision.transforms.v2.functional import ten_crop
 
+from dlkdd.data import DarkVideoDataModule
 from dlkdd.data.views import ViewBuilder, eval_crops, to_float_video
 from dlkdd.enhance import create_enhancer, list_enhancers
+from dlkdd.models.classifier import video_probabilities
 
 
 def _dark_batch(batch=3, frames=4, height=40, width=52, seed=0) -> torch.Tensor:
@@ -74,3 +77,30 @@ def test_enhancers_brighten_and_keep_shape_and_order(name):
 def test_unknown_enhancer_suggests_close_names():
     with pytest.raises(KeyError, match="Did you mean 'gic'"):
         create_enhancer("gci")
+
+
+def test_five_and_ten_crops_match_torchvision():
+    video = to_float_video(_dark_batch(batch=1, height=30, width=40))
+    ten = eval_crops(video, 24, 10)
+    expected = ten_crop(video[0], [24, 24])  # (tl, tr, bl, br, centre) and their horizontal flips
+    assert ten.shape == (10, 3, 4, 24, 24)
+    for got, want in zip(ten, expected, strict=True):
+        torch.testing.assert_close(got, want)
+    torch.testing.assert_close(eval_crops(video, 24, 5), ten[:5])
+    with pytest.raises(ValueError, match="num_crops must be one of"):
+        eval_crops(video, 24, 4)
+
+
+@pytest.mark.parametrize(("num_clips", "num_crops"), [(10, 3), (1, 10)])  # MMAction2's 10x3, DarkLight's 1x10
+def test_test_protocols_give_clips_times_crops_views_per_video(tiny_root, tmp_path, num_clips, num_crops):
+    data = DarkVideoDataModule(dataset="synthetic", root=str(tiny_root), clip_len=4, frame_size=(32, 43),
+                               crop_size=28, num_clips=num_clips, num_crops=num_crops, eval_batch_size=2,
+                               num_workers=0, manifest=str(tmp_path / "manifest.json"))
+    data.setup("test")
+    batch = data.on_after_batch_transfer(next(iter(data.test_dataloader())), 0)
+    assert batch["num_views"] == num_clips * num_crops
+    assert batch["original"].shape == (2 * num_clips * num_crops, 3, 4, 28, 28)
+    logits = torch.randn(len(batch["original"]), 10)
+    assert video_probabilities(logits, batch["num_views"]).shape == (2, 10)
+    with pytest.raises(ValueError, match="--data.num_crops"):
+        DarkVideoDataModule(dataset="synthetic", root=str(tiny_root), num_crops=2)

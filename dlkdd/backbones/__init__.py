@@ -2,6 +2,7 @@
 
 # Importing the entry modules fills the registry.
 from dlkdd.backbones import tiny, torchvision_nets  # noqa: F401
+from dlkdd.backbones.features import captured_output, forward_with_features, stage_channels, stage_name
 from dlkdd.backbones.registry import (
     Backbone,
     BackboneOutput,
@@ -19,10 +20,14 @@ __all__ = [
     "BackboneOutput",
     "BackboneSpec",
     "LoadReport",
+    "captured_output",
     "create_backbone",
+    "forward_with_features",
     "get_backbone_spec",
     "kinetics_weights_file",
     "list_backbones",
     "load_checkpoint",
     "register_backbone",
+    "stage_channels",
+    "stage_name",
 ]

@@ -36,6 +36,10 @@ class BackboneSpec:
     # module whose output is the last feature map (B, C, T', H', W') or token map; feature distillation
     # hooks here.
     last_stage: str = ""
+    # How that module lays out its output: "BCTHW" (conv nets), "BTHWC" (Swin) or "tokens" (MViT: a class
+    # token, then T'*H'*W' tokens in `token_grid` order); dlkdd.backbones.features turns all into BCTHW.
+    feature_layout: str = "BCTHW"
+    token_grid: tuple[int, int, int] | None = None
     kinetics_weights: str | None = None  # torchvision weights enum member: "R3D_18_Weights.KINETICS400_V1"
 
 

@@ -106,6 +106,8 @@ def s3d() -> nn.Module:
         fixed_frames=16,
         fixed_size=224,
         last_stage="net.norm",  # tokens (B, 1 + 8*7*7, 768), class token first
+        feature_layout="tokens",
+        token_grid=(8, 7, 7),
         kinetics_weights="MViT_V2_S_Weights.KINETICS400_V1",
     ),
     head="head",
@@ -125,6 +127,7 @@ def mvit_v2_s() -> nn.Module:
         min_size=1,
         feature_dim=768,
         last_stage="net.norm",  # channels-last map (B, T', H', W', 768)
+        feature_layout="BTHWC",
         kinetics_weights="Swin3D_T_Weights.KINETICS400_V1",
     ),
     head="head",

@@ -10,12 +10,17 @@ from torch.utils.data import Dataset, default_collate
 from dlkdd.data.decode import VideoDecodeError, decode_clip, probe
 from dlkdd.data.sampling import random_clip, uniform_clips
 from dlkdd.data.sources import VideoItem
+from dlkdd.faults import mark_decoding
 
 
 class VideoClipDataset(Dataset):
     """Item i -> {"video": uint8 (T,H,W,3), or (V,T,H,W,3) with V = num_clips when evaluating,
-    "label", "index"}. A video that fails to decode yields {"failed": path, "error": message} so the
-    collate function can drop it and the epoch goes on."""
+    "label", "index"}. A video that fails to decode yields {"failed": path, "error": message, "split"}
+    so the collate function can drop it and the epoch goes on.
+
+    `num_frames` (per item, from the manifest) saves a container open per clip; without it each worker
+    probes a video the first time it needs it. `decode_time_limit` bounds each file's decode (seconds).
+    """
 
     def __init__(
         self,
@@ -24,21 +29,25 @@ class VideoClipDataset(Dataset):
         frame_stride: int,
         frame_size: Sequence[int],
         num_clips: int | None = None,
+        num_frames: Sequence[int] | None = None,
+        split: str = "train",
+        decode_time_limit: float | None = None,
     ) -> None:
         self.items = list(items)
         self.clip_len = clip_len
         self.frame_stride = frame_stride
         self.frame_size = tuple(frame_size)
         self.num_clips = num_clips  # None: training, one random clip
-        # Frame counts per item, filled lazily in each worker: after the first epoch a clip costs one
-        # container open instead of two.
-        self._num_frames: dict[int, int] = {}
+        self.split = split
+        self.decode_time_limit = decode_time_limit
+        self._num_frames: dict[int, int] = dict(enumerate(num_frames)) if num_frames is not None else {}
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
         item = self.items[index]
+        mark_decoding(item.path)  # a worker killed while decoding is then reported with this file
         try:
             if index not in self._num_frames:
                 self._num_frames[index] = probe(item.path).num_frames
@@ -49,18 +58,23 @@ class VideoClipDataset(Dataset):
                 clips = uniform_clips(num_frames, self.clip_len, self.frame_stride, self.num_clips)
             # All clips of a video decoded in one pass: they share the seek and the forward decode.
             flat = [i for clip in clips for i in clip]
-            frames = torch.from_numpy(decode_clip(item.path, flat, self.frame_size))
+            frames = torch.from_numpy(decode_clip(item.path, flat, self.frame_size, self.decode_time_limit))
         except (VideoDecodeError, OSError) as err:
-            return {"failed": str(item.path), "error": str(err), "index": index}
+            return self._failed(index, str(err))
+        except Exception as err:  # noqa: BLE001  one file's failure, whatever it is, must not end the epoch
+            return self._failed(index, f"{type(err).__name__}: {err}")
         frames = frames.view(len(clips), self.clip_len, *frames.shape[1:])
         video = frames[0] if self.num_clips is None else frames
         return {"video": video, "label": item.label, "index": index}
+
+    def _failed(self, index: int, error: str) -> dict:
+        return {"failed": str(self.items[index].path), "error": error, "split": self.split, "index": index}
 
 
 def collate_clips(samples: list[dict]) -> dict | None:
     """Stack the good samples; carry the failed ones' paths along so the main process reports them."""
     good = [s for s in samples if "failed" not in s]
-    failed = [(s["failed"], s["error"]) for s in samples if "failed" in s]
+    failed = [(s["failed"], s["error"], s["split"]) for s in samples if "failed" in s]
     batch = default_collate(good) if good else {}
     batch["failed"] = failed
     return batch

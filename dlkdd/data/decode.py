@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -38,8 +39,12 @@ def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
     return Fraction(rate) if rate else Fraction(25)
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Frame count, fps and size from the container header (no decoding when the header knows)."""
+def probe(path: str | Path, decode_first_frame: bool = False) -> VideoInfo:
+    """Frame count, fps and size from the container header (no decoding when the header knows).
+
+    `decode_first_frame` also decodes one frame, so a file whose header is fine but whose frames are
+    not (wrong codec data, cut before the first frame) is found up front rather than in an epoch.
+    """
     path = Path(path)
     try:
         with av.open(str(path)) as container:
@@ -48,11 +53,14 @@ def probe(path: str | Path) -> VideoInfo:
             num_frames = stream.frames
             if num_frames <= 0 and stream.duration is not None and stream.time_base is not None:
                 num_frames = round(stream.duration * stream.time_base * fps)
+            if decode_first_frame and next(iter(container.decode(stream)), None) is None:
+                raise VideoDecodeError(f"{path}: no frame could be decoded")
             if num_frames <= 0:  # no usable header: count packets once
+                container.seek(0)
                 num_frames = sum(1 for packet in container.demux(stream) if packet.size)
             return VideoInfo(num_frames, float(fps), stream.codec_context.width, stream.codec_context.height)
     except av.FFmpegError as err:
-        raise VideoDecodeError(f"{path}: cannot open video ({err})") from err
+        raise VideoDecodeError(f"{path}: cannot read video ({err})") from err
 
 
 def _cover_size(width: int, height: int, out_h: int, out_w: int) -> tuple[int, int]:
@@ -61,18 +69,28 @@ def _cover_size(width: int, height: int, out_h: int, out_w: int) -> tuple[int, i
     return max(out_w, round(width * scale)), max(out_h, round(height * scale))
 
 
-def decode_clip(path: str | Path, indices: Sequence[int], frame_size: Sequence[int]) -> np.ndarray:
+def decode_clip(
+    path: str | Path, indices: Sequence[int], frame_size: Sequence[int], time_limit: float | None = None
+) -> np.ndarray:
     """Decode the frames at `indices` (repeats allowed) as uint8 (len(indices), H, W, 3).
 
     Seeks to the keyframe before the first index and decodes forward only to the last one. Frames
     are scaled in swscale so their aspect is kept and they cover `frame_size` (H, W), then centre
-    cropped to it, so every clip in a batch has one shape whatever its source resolution.
+    cropped to it, so every clip in a batch has one shape whatever its source resolution. Gray and
+    other pixel formats come out as RGB; rotation metadata (phone video) is applied, so frames are
+    upright. Frame k is the frame shown at k / average fps: in variable-frame-rate video a missing
+    index repeats the frame before it.
+
+    `time_limit` (seconds) bounds the decode loop: a file still decoding then raises VideoDecodeError.
+    It is checked between frames, so a single FFmpeg call that blocks (a stalled network mount) is
+    not interrupted.
     """
     path = Path(path)
     out_h, out_w = frame_size
     wanted = set(indices)
     first, last = min(wanted), max(wanted)
     frames: dict[int, np.ndarray] = {}
+    deadline = time.monotonic() + time_limit if time_limit else None
     try:
         with av.open(str(path)) as container:
             stream = _open_stream(container, path)
@@ -80,17 +98,16 @@ def decode_clip(path: str | Path, indices: Sequence[int], frame_size: Sequence[i
             start = stream.start_time or 0
             if first > 0:
                 container.seek(start + int(first / fps / time_base), stream=stream, backward=True)
-            scaled_w, scaled_h = _cover_size(
-                stream.codec_context.width, stream.codec_context.height, out_h, out_w
-            )
-            top, left = (scaled_h - out_h) // 2, (scaled_w - out_w) // 2
+            resize = None
             for frame in container.decode(stream):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise VideoDecodeError(f"{path}: decoding took longer than {time_limit} s; skipped")
                 if frame.pts is None:
                     continue
                 index = round((frame.pts - start) * time_base * fps)
                 if index in wanted:
-                    rgb = frame.to_ndarray(format="rgb24", width=scaled_w, height=scaled_h)
-                    frames[index] = rgb[top : top + out_h, left : left + out_w]
+                    resize = resize or _Resize(frame, out_h, out_w)
+                    frames[index] = resize(frame)
                 if index >= last:
                     break
     except av.FFmpegError as err:
@@ -98,6 +115,24 @@ def decode_clip(path: str | Path, indices: Sequence[int], frame_size: Sequence[i
     if not frames:
         raise VideoDecodeError(f"{path}: no frame decoded for indices {first}..{last}")
     return np.stack([frames[i] if i in frames else _nearest_before(frames, i) for i in indices])
+
+
+class _Resize:
+    """Stored frame -> upright RGB covering (out_h, out_w), centre cropped: swscale scales the stored
+    frame, numpy turns it by the display rotation (multiples of 90 degrees)."""
+
+    def __init__(self, frame: av.VideoFrame, out_h: int, out_w: int) -> None:
+        self.turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise quarter turns
+        upright_w, upright_h = (frame.height, frame.width) if self.turns % 2 else (frame.width, frame.height)
+        scaled_w, scaled_h = _cover_size(upright_w, upright_h, out_h, out_w)
+        self.stored_size = (scaled_h, scaled_w) if self.turns % 2 else (scaled_w, scaled_h)
+        self.top, self.left = (scaled_h - out_h) // 2, (scaled_w - out_w) // 2
+        self.out_h, self.out_w = out_h, out_w
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        width, height = self.stored_size
+        rgb = np.rot90(frame.to_ndarray(format="rgb24", width=width, height=height), self.turns)
+        return rgb[self.top : self.top + self.out_h, self.left : self.left + self.out_w]
 
 
 def _nearest_before(frames: dict[int, np.ndarray], index: int) -> np.ndarray:

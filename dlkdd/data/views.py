@@ -17,9 +17,16 @@ def to_float_video(video: Tensor) -> Tensor:
     return video.permute(0, 4, 1, 2, 3).float().div_(255.0)
 
 
+EVAL_CROPS = (1, 3, 5, 10)
+
+
 def eval_crops(video: Tensor, crop_size: int, num_crops: int) -> Tensor:
-    """(N,C,T,H,W) -> (N*num_crops,C,T,crop,crop): the centre crop, or `num_crops` crops spread evenly
-    along the long side (MMAction2's ThreeCrop for 3), ordered video-major."""
+    """(N,C,T,H,W) -> (N*num_crops,C,T,crop,crop), ordered video-major. The crops:
+    1: the centre; 3: three spread evenly along the long side (MMAction2's ThreeCrop, its 10x3 test);
+    5: the four corners and the centre (torchvision's five_crop); 10: those five and their horizontal
+    flips (torchvision's ten_crop, DarkLight's 1x10 test)."""
+    if num_crops not in EVAL_CROPS:
+        raise ValueError(f"num_crops must be one of {EVAL_CROPS}, got {num_crops} (--data.num_crops)")
     height, width = video.shape[-2:]
     if crop_size > min(height, width):
         raise ValueError(
@@ -29,11 +36,17 @@ def eval_crops(video: Tensor, crop_size: int, num_crops: int) -> Tensor:
     top, left = (height - crop_size) // 2, (width - crop_size) // 2
     if num_crops == 1:
         return video[..., top : top + crop_size, left : left + crop_size]
-    long_positions = torch.linspace(0, max(height, width) - crop_size, num_crops).round().long().tolist()
-    if width >= height:
-        crops = [video[..., top : top + crop_size, p : p + crop_size] for p in long_positions]
+    if num_crops == 3:
+        long_positions = torch.linspace(0, max(height, width) - crop_size, 3).round().long().tolist()
+        if width >= height:
+            crops = [video[..., top : top + crop_size, p : p + crop_size] for p in long_positions]
+        else:
+            crops = [video[..., p : p + crop_size, left : left + crop_size] for p in long_positions]
     else:
-        crops = [video[..., p : p + crop_size, left : left + crop_size] for p in long_positions]
+        bottom, right = height - crop_size, width - crop_size
+        corners = [(0, 0), (0, right), (bottom, 0), (bottom, right), (top, left)]
+        sources = [video] if num_crops == 5 else [video, video.flip(-1)]  # torchvision's order
+        crops = [s[..., y : y + crop_size, x : x + crop_size] for s in sources for y, x in corners]
     return torch.stack(crops, dim=1).flatten(0, 1)
 
 

@@ -64,12 +64,17 @@ def illumination_smoothness_loss(alpha: Tensor) -> Tensor:
 
 
 def zero_dce_loss(
-    frames: Tensor, enhanced: Tensor, alpha: Tensor, weights: dict[str, float] | None = None
+    frames: Tensor,
+    enhanced: Tensor,
+    alpha: Tensor,
+    weights: dict[str, float] | None = None,
+    exposure_target: float = 0.6,
 ) -> dict[str, Tensor]:
     """The weighted Zero-DCE objective for `ZeroDCE.curves(frames)` -> (enhanced, alpha).
 
     Returns each unweighted term under its name (spatial, exposure, color, illumination) and their
-    weighted sum under "loss". `weights` overrides some or all of DEFAULT_WEIGHTS."""
+    weighted sum under "loss". `weights` overrides some or all of DEFAULT_WEIGHTS; `exposure_target`
+    is the well-exposed grey level E of the exposure term."""
     weights = {**DEFAULT_WEIGHTS, **(weights or {})}
     unknown = set(weights) - set(DEFAULT_WEIGHTS)
     if unknown:
@@ -78,7 +83,7 @@ def zero_dce_loss(
         )
     terms = {
         "spatial": spatial_consistency_loss(frames, enhanced),
-        "exposure": exposure_control_loss(enhanced),
+        "exposure": exposure_control_loss(enhanced, exposure_target),
         "color": color_constancy_loss(enhanced),
         "illumination": illumination_smoothness_loss(alpha),
     }

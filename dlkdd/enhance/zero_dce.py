@@ -18,10 +18,11 @@ from dlkdd.enhance.classic import per_frame
 from dlkdd.enhance.registry import register_enhancer
 
 TRAIN_HINT = (
-    "train one: dlkdd.enhance.ZeroDCE optimised with dlkdd.enhance.zero_dce_loss on dark frames, "
-    "saved as a state_dict"
+    "train one on your dark videos with `dlkdd fit --config configs/<dataset>/enhancer.yaml` "
+    "(e.g. configs/synthetic/enhancer.yaml) and pass its runs/<dataset>/enhancer/checkpoints/best.ckpt"
 )
-LIGHTNING_PREFIX = "enhancer."  # the training LightningModule holds the ZeroDCE as `self.enhancer`
+LIGHTNING_PREFIX = "enhancer."  # EnhancerModule (dlkdd.models) holds the ZeroDCE as `self.enhancer`
+DEFAULT_SCALE_FACTOR, DEFAULT_ITERATIONS = 1, 8
 
 
 class SeparableConv(nn.Module):
@@ -55,16 +56,27 @@ class ZeroDCE(nn.Module):
             back bilinearly (curves are smooth, so little is lost; Zero-DCE++ uses 12 on 1200x900).
             Training with a factor > 1 on CUDA fails under torch.use_deterministic_algorithms
             (Lightning's deterministic=True): bilinear interpolation has no deterministic CUDA backward.
-        iterations: how many times the curve is applied (8 in the paper).
-        checkpoint: trained weights, a raw state_dict or a Lightning checkpoint whose keys start
-            with 'enhancer.'; without one the network is randomly initialised.
+            Default: the checkpoint's training value, else 1.
+        iterations: how many times the curve is applied. Default: the checkpoint's, else 8 (the paper).
+        checkpoint: trained weights, a raw state_dict or the Lightning checkpoint of an EnhancerModule
+            run (keys under 'enhancer.', training options in its hyper-parameters); without one the
+            network is randomly initialised.
     """
 
     learned = True  # brightens only once trained
     monotone = False  # alpha varies per pixel, so two pixels can swap order
 
-    def __init__(self, scale_factor: int = 1, iterations: int = 8, checkpoint: str | None = None) -> None:
+    def __init__(
+        self, scale_factor: int | None = None, iterations: int | None = None, checkpoint: str | None = None
+    ) -> None:
         super().__init__()
+        state, trained_with = read_checkpoint(checkpoint) if checkpoint is not None else ({}, {})
+        # A curve map learned at one scale or iteration count does not transfer to another, so the
+        # training values are the defaults; an explicit option still wins.
+        if scale_factor is None:
+            scale_factor = trained_with.get("scale_factor", DEFAULT_SCALE_FACTOR)
+        if iterations is None:
+            iterations = trained_with.get("iterations", DEFAULT_ITERATIONS)
         if scale_factor < 1 or iterations < 1:
             raise ValueError(
                 f"zero_dce: scale_factor and iterations must be >= 1, got {scale_factor} and {iterations} "
@@ -81,7 +93,8 @@ class ZeroDCE(nn.Module):
             + [SeparableConv(2 * width, 3)]
         )
         if checkpoint is not None:
-            self.load_state_dict(read_checkpoint(checkpoint, self.state_dict().keys()))
+            check_keys(checkpoint, state, self.state_dict().keys())
+            self.load_state_dict(state)
 
     def curve_map(self, frames: Tensor) -> Tensor:
         """(N,3,H,W) in [0,1] -> alpha (N,3,H,W) in [-1,1], estimated at 1/scale_factor resolution."""
@@ -118,9 +131,9 @@ class ZeroDCE(nn.Module):
         return f"scale_factor={self.scale_factor}, iterations={self.iterations}"
 
 
-def read_checkpoint(path: str, expected: Iterable[str]) -> dict[str, Tensor]:
-    """The ZeroDCE weights in `path`: a raw state_dict, or a Lightning checkpoint's 'state_dict' with
-    the 'enhancer.' prefix stripped. Raises if the file is missing or its keys are not `expected`."""
+def read_checkpoint(path: str) -> tuple[dict[str, Tensor], dict]:
+    """(ZeroDCE weights, training options) in `path`: a raw state_dict with no options, or a Lightning
+    checkpoint's 'state_dict' with the 'enhancer.' prefix stripped and its 'hyper_parameters'."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as err:
@@ -130,13 +143,17 @@ def read_checkpoint(path: str, expected: Iterable[str]) -> dict[str, Tensor]:
         ) from err
     if not isinstance(checkpoint, dict):
         raise ValueError(f"zero_dce: {path!r} holds a {type(checkpoint).__name__}, not a state_dict")
-    state = checkpoint
-    if "state_dict" in checkpoint:  # a Lightning checkpoint: keep the enhancer's entries only
-        state = {
-            key.removeprefix(LIGHTNING_PREFIX): value
-            for key, value in checkpoint["state_dict"].items()
-            if key.startswith(LIGHTNING_PREFIX)
-        }
+    if "state_dict" not in checkpoint:
+        return checkpoint, {}
+    state = {
+        key.removeprefix(LIGHTNING_PREFIX): value
+        for key, value in checkpoint["state_dict"].items()
+        if key.startswith(LIGHTNING_PREFIX)
+    }
+    return state, dict(checkpoint.get("hyper_parameters", {}))
+
+
+def check_keys(path: str, state: dict[str, Tensor], expected: Iterable[str]) -> None:
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise ValueError(
@@ -145,4 +162,3 @@ def read_checkpoint(path: str, expected: Iterable[str]) -> dict[str, Tensor]:
             f"{len(unexpected)} unexpected keys, e.g. {unexpected[:3]}). Give a ZeroDCE state_dict or "
             f"a Lightning checkpoint whose enhancer weights are under '{LIGHTNING_PREFIX}'; {TRAIN_HINT}"
         )
-    return state

@@ -10,9 +10,13 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchmetrics import MeanMetric
 
 from dlkdd.backbones import create_backbone
+from dlkdd.data.sources import NO_LABEL
+from dlkdd.faults import NonFiniteLoss, WorkerDeathReport
 from dlkdd.models.metrics import accuracy_metrics
+from dlkdd.resume import ExactResume
 
 View = Literal["original", "enhanced"]
 
@@ -68,6 +72,10 @@ class VideoClassifier(L.LightningModule):
         self.train_metrics = accuracy_metrics(num_classes, class_names, "train")
         self.val_metrics = accuracy_metrics(num_classes, class_names, "val")
         self.test_metrics = accuracy_metrics(num_classes, class_names, "test")
+        # Sums over videos synced at compute(): exact under DDP when processes hold unequal video counts
+        # (a sync_dist mean of per-process means is not).
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
 
     @property
     def input_views(self) -> set[str]:
@@ -95,19 +103,27 @@ class VideoClassifier(L.LightningModule):
         self.train_metrics.update(logits.detach().softmax(dim=-1), batch["label"])
         return losses["loss"]
 
-    def _evaluate(self, batch: dict | None, stage: str) -> None:
+    def _evaluate(self, batch: dict | None, stage: str) -> dict | None:
+        """Updates the stage's loss and metrics with the labeled videos; returns every video's
+        probabilities (for callbacks: the test report)."""
         if batch is None:
-            return
+            return None
         probs = video_probabilities(self.batch_logits(batch), batch["num_views"])
-        loss = F.nll_loss(probs.clamp_min(1e-8).log(), batch["label"])
-        self.log(f"{stage}/loss", loss, batch_size=probs.shape[0], sync_dist=True)
-        self._metrics(stage).update(probs, batch["label"])
+        labeled = batch["label"] != NO_LABEL  # unlabeled videos (dataset=videos) are predicted, not scored
+        if labeled.any():
+            probs_known, labels = probs[labeled], batch["label"][labeled]
+            loss = F.nll_loss(probs_known.clamp_min(1e-8).log(), labels)
+            loss_metric = getattr(self, f"{stage}_loss")
+            loss_metric.update(loss, weight=labels.shape[0])
+            self.log(f"{stage}/loss", loss_metric, batch_size=labels.shape[0])
+            self._metrics(stage).update(probs_known, labels)
+        return {"index": batch["index"], "probs": probs.detach(), "label": batch["label"]}
 
-    def validation_step(self, batch: dict | None, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
+    def validation_step(self, batch: dict | None, batch_idx: int) -> dict | None:
+        return self._evaluate(batch, "val")
 
-    def test_step(self, batch: dict | None, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+    def test_step(self, batch: dict | None, batch_idx: int) -> dict | None:
+        return self._evaluate(batch, "test")
 
     def predict_step(self, batch: dict | None, batch_idx: int) -> dict | None:
         if batch is None:
@@ -139,6 +155,13 @@ class VideoClassifier(L.LightningModule):
         schedule = warmup_cosine(total, warmup_steps=round(self.hparams.warmup_fraction * total))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # Every run gets exact-resume seeding and fault reports; a callback of the same kind given in the
+        # trainer's callbacks (e.g. NonFiniteLoss with action: skip) is kept instead of the default.
+        defaults = [ExactResume(), NonFiniteLoss(), WorkerDeathReport()]
+        present = self._trainer.callbacks if self._trainer is not None else []
+        return [c for c in defaults if not any(isinstance(p, type(c)) for p in present)]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Which module wrote the file, so a teacher checkpoint can be told from a student's.

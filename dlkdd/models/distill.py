@@ -1,25 +1,38 @@
 """DistillModule (stage 2): a student on the original dark view, taught by a frozen teacher that sees
-the enhanced view. At inference the student runs alone: the teacher is never part of its checkpoint."""
+the enhanced view. At inference the student runs alone: the teacher is never part of its checkpoint, nor
+is anything GenKD trains beside the student (adapter, attention head, CVAE)."""
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dlkdd.models.classifier import VideoClassifier, View
+from dlkdd.backbones.features import captured_output, forward_with_features, stage_channels, stage_name
+from dlkdd.models.classifier import VideoClassifier, View, video_probabilities
+from dlkdd.models.genkd import GenKDOptions, StudentFeatureModel, cvae_loss, distillation_losses
 from dlkdd.models.losses import soft_target_kd
 from dlkdd.models.teacher import load_teacher
 
+# Checkpoint key of the GenKD training-only weights: kept for a resumed fit, out of the student's state_dict.
+TRAINING_ONLY_KEY = "dlkdd_training_only"
+_TRAINING_ONLY_PREFIX = "genkd."
+
 
 class DistillModule(VideoClassifier):
-    """Loss = alpha * CE(student, label) + (1 - alpha) * T^2 * KL(teacher/T || student/T).
+    """Loss = alpha * CE(student, label) + (1 - alpha) * T^2 * KL(teacher/T || student/T)
+    [+ GenKD: generative_weight * gen + attention_weight * att + ramped reconstruction_weight * rec].
 
     Args (besides VideoClassifier's, which describe the student):
         teacher_checkpoint: a TeacherModule checkpoint; its saved hyperparameters rebuild the teacher.
             Needed to fit only: validate/test/predict run the student alone.
         alpha: weight of the hard-label cross-entropy; 1 - alpha weighs the soft-target term.
         temperature: softmax temperature T of the soft targets.
+        genkd: generative feature distillation (see dlkdd.models.genkd.GenKDOptions); needs a teacher
+            checkpoint written by GenKD phase 1 (TeacherModule with feature_model). Trains with manual
+            optimization: the student's CVAE and the student step in turn on each batch.
     """
 
     def __init__(
@@ -36,6 +49,7 @@ class DistillModule(VideoClassifier):
         class_names: list[str] | None = None,
         alpha: float = 0.5,
         temperature: float = 4.0,
+        genkd: GenKDOptions | None = None,
     ) -> None:
         super().__init__(
             num_classes, backbone, pretrained, view, dropout, lr, weight_decay, warmup_fraction, class_names
@@ -44,31 +58,164 @@ class DistillModule(VideoClassifier):
             raise ValueError(f"alpha must be in [0, 1], got {alpha} (--model.init_args.alpha)")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature} (--model.init_args.temperature)")
+        if isinstance(genkd, dict):  # as saved in a checkpoint's hyper_parameters
+            genkd = GenKDOptions(**genkd)
+        self.genkd_options = genkd
+        # Built in setup("fit") only, so a test/predict of the checkpoint holds the plain student.
+        self.genkd: StudentFeatureModel | None = None
+        if genkd is not None:
+            self.hparams["genkd"] = asdict(genkd)  # plain types: checkpoints load with weights_only=True
+            self.student_stage = stage_name(self.backbone, genkd.student_stage,
+                                            "--model.init_args.genkd.student_stage")
+            self.automatic_optimization = False
         # Kept out of nn.Module registration on purpose: not in state_dict (student checkpoints stay
         # student-only), not moved by .train(), not wrapped by DDP, not touched by the optimizer.
         self.__dict__["teacher"] = None
         self.__dict__["teacher_view"] = None
+        self.__dict__["teacher_features"] = None  # GenKD phase 1: attention head + CVAE of the teacher
+        self.__dict__["teacher_stage"] = None
 
     def setup(self, stage: str) -> None:
-        if stage == "fit" and self.teacher is None:
-            teacher = load_teacher(self.hparams.teacher_checkpoint, self.hparams.num_classes)
-            self.__dict__["teacher"] = teacher.backbone.eval().requires_grad_(False)
-            self.__dict__["teacher_view"] = teacher.hparams.view
+        super().setup(stage)
+        if stage != "fit" or self.teacher is not None:
+            return
+        hp = self.hparams
+        teacher = load_teacher(hp.teacher_checkpoint, hp.num_classes, hp.class_names)
+        self.__dict__["teacher"] = teacher.backbone.eval().requires_grad_(False)
+        self.__dict__["teacher_view"] = teacher.hparams.view
+        if self.genkd_options is None:
+            return
+        if teacher.feature_model is None:
+            raise ValueError(
+                f"Teacher {self.hparams.teacher_checkpoint} (--model.init_args.teacher_checkpoint) has no "
+                "GenKD feature model, which --model.init_args.genkd needs. Run phase 1 on it first, e.g. "
+                "`dlkdd fit --config configs/synthetic/teacher_genkd.yaml`, and pass that run's best.ckpt."
+            )
+        self.__dict__["teacher_features"] = teacher.feature_model.eval().requires_grad_(False)
+        self.__dict__["teacher_stage"] = teacher.feature_stage
+        # setup runs before the move to the device and before configure_optimizers: both see these modules.
+        student_channels = stage_channels(self.backbone, self.student_stage)
+        self.genkd = StudentFeatureModel(student_channels, teacher.feature_model)
 
     def on_fit_start(self) -> None:
         self.teacher.to(self.device)
+        if self.device.type == "cuda":
+            self.teacher.to(memory_format=torch.channels_last_3d)
+        if self.teacher_features is not None:
+            self.teacher_features.to(self.device)
 
     @property
     def input_views(self) -> set[str]:
-        if self.teacher is not None and self.trainer.training:
+        # During fit the teacher also runs on validation batches (agreement, KL); never outside fit.
+        if self.teacher is not None and self.trainer.state.fn == "fit":
             return {self.hparams.view, self.teacher_view}
         return {self.hparams.view}
 
-    def training_losses(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
-        logits = self(batch[self.hparams.view])
-        with torch.no_grad():
-            teacher_logits = self.teacher(batch[self.teacher_view]).logits
-        ce = F.cross_entropy(logits, batch["label"])
+    def teacher_forward(self, video: Tensor, features: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Teacher logits (and, with `features`, its phase-1 stage's feature map) as float32 tensors.
+
+        The teacher runs under inference_mode (no autograd state at all) and, on CUDA, in channels_last_3d
+        with bf16 autocast; inference tensors cannot be saved for backward, so what the losses use is copied
+        out (logits and one late feature map: small next to the forward itself)."""
+        cuda = video.device.type == "cuda"
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            if cuda:
+                video = video.contiguous(memory_format=torch.channels_last_3d)
+            if features:
+                output, feature_map = forward_with_features(self.teacher, video, self.teacher_stage)
+            else:
+                output, feature_map = self.teacher(video), None
+        logits = output.logits.to(torch.float32, copy=True)
+        return logits, None if feature_map is None else feature_map.to(torch.float32, copy=True)
+
+    def logit_losses(self, logits: Tensor, teacher_logits: Tensor, label: Tensor) -> dict[str, Tensor]:
+        ce = F.cross_entropy(logits, label)
         kd = soft_target_kd(logits, teacher_logits, self.hparams.temperature)
         alpha = self.hparams.alpha
-        return {"loss": alpha * ce + (1 - alpha) * kd, "loss_ce": ce, "loss_kd": kd}, logits
+        return {"loss": alpha * ce + (1 - alpha) * kd, "loss_ce": ce, "loss_kd": kd}
+
+    def training_losses(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
+        logits = self(batch[self.hparams.view])
+        teacher_logits, _ = self.teacher_forward(batch[self.teacher_view])
+        return self.logit_losses(logits, teacher_logits, batch["label"]), logits
+
+    def training_step(self, batch: dict | None, batch_idx: int) -> Tensor | None:
+        if self.genkd is None or batch is None:
+            return super().training_step(batch, batch_idx)
+        options = self.genkd_options
+        student_optimizer, cvae_optimizer = self.optimizers()
+        video = batch[self.hparams.view]
+        output, student_map = forward_with_features(self.backbone, video, self.student_stage)
+        teacher_logits, teacher_map = self.teacher_forward(batch[self.teacher_view], features=True)
+        adapted = self.genkd.adapt(student_map, teacher_map)
+        student_gate = self.genkd.attention(adapted)
+
+        # The student's CVAE first learns the student's current features (detached: its own step) ...
+        cvae_terms = cvae_loss(self.genkd.cvae, adapted.detach(), student_gate.detach(), options.kl_weight)
+        cvae_optimizer.zero_grad()
+        self.manual_backward(cvae_terms["loss_cvae"])
+        cvae_optimizer.step()
+
+        # ... then the student steps on the logit and feature terms, through the updated CVAE.
+        losses = self.logit_losses(output.logits, teacher_logits, batch["label"])
+        feature_terms = distillation_losses(
+            adapted, student_gate, teacher_map, self.genkd, self.teacher_features
+        )
+        rec_weight = options.reconstruction_weight_at(self.current_epoch)
+        losses["loss"] = (
+            losses["loss"]
+            + options.generative_weight * feature_terms["loss_gen"]
+            + options.attention_weight * feature_terms["loss_att"]
+            + rec_weight * feature_terms["loss_rec"]
+        )
+        student_optimizer.zero_grad()
+        self.manual_backward(losses["loss"])
+        student_optimizer.step()
+        self.lr_schedulers().step()  # per batch, as the automatic mode's "interval: step"
+
+        logged = {**losses, **feature_terms, **cvae_terms, "rec_weight": rec_weight}
+        self.log_dict({f"train/{name}": value for name, value in logged.items()},
+                      batch_size=output.logits.shape[0], prog_bar=True)
+        self.train_metrics.update(output.logits.detach().softmax(dim=-1), batch["label"])
+        return None
+
+    def validation_step(self, batch: dict | None, batch_idx: int) -> dict | None:
+        if batch is None or self.teacher is None or self.trainer.state.fn != "fit":
+            return super().validation_step(batch, batch_idx)
+        # The student's logits of the shared evaluation are read on the way, not computed a second time.
+        with captured_output(self.backbone) as student:
+            outputs = super().validation_step(batch, batch_idx)
+        teacher_logits, _ = self.teacher_forward(batch[self.teacher_view])
+        student_probs = video_probabilities(student.output.logits, batch["num_views"])
+        teacher_probs = video_probabilities(teacher_logits, batch["num_views"])
+        agreement = (student_probs.argmax(dim=-1) == teacher_probs.argmax(dim=-1)).float().mean()
+        # KL(teacher || student) of the per-video probabilities (views averaged, temperature 1).
+        kl = F.kl_div(student_probs.clamp_min(1e-8).log(), teacher_probs, reduction="batchmean")
+        self.log_dict({"val/agreement": agreement, "val/kl_teacher": kl},
+                      batch_size=student_probs.shape[0], sync_dist=True)
+        return outputs
+
+    def configure_optimizers(self):
+        if self.genkd is None:
+            return super().configure_optimizers()
+        # The student side (backbone, adapter, attention head) gets the usual AdamW and per-step schedule;
+        # the student's CVAE has an optimizer of its own and steps on its own loss.
+        self.genkd.cvae.requires_grad_(False)
+        student = super().configure_optimizers()
+        self.genkd.cvae.requires_grad_(True)
+        cvae_optimizer = torch.optim.AdamW(
+            self.genkd.cvae.parameters(), lr=self.genkd_options.cvae_lr,
+            weight_decay=self.hparams.weight_decay,
+        )
+        return [student["optimizer"], cvae_optimizer], [student["lr_scheduler"]]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        state = checkpoint["state_dict"]
+        training_only = [key for key in state if key.startswith(_TRAINING_ONLY_PREFIX)]
+        checkpoint[TRAINING_ONLY_KEY] = {key: state.pop(key) for key in training_only}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # A resumed fit (setup built the GenKD modules) gets them back; test/predict load the plain student.
+        if self.genkd is not None:
+            checkpoint["state_dict"].update(checkpoint.get(TRAINING_ONLY_KEY, {}))

@@ -24,4 +24,7 @@ def accuracy_metrics(num_classes: int, class_names: Sequence[str] | None, stage:
             ),
         },
         prefix=f"{stage}/",
+        # Compute groups merge metrics whose states match after the first update; top-1 and top-5 match
+        # on a batch where no label is in the top 5 but not the top 1, and were then reported as one.
+        compute_groups=False,
     )

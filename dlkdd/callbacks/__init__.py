@@ -1,0 +1,17 @@
+"""Callbacks the `dlkdd` CLI adds to every run: dashboards (W&B), throughput, input checks, predictions."""
+
+from dlkdd.callbacks.input_check import ClipFitsBackbones
+from dlkdd.callbacks.prediction_writer import PredictionWriter
+from dlkdd.callbacks.throughput import ThroughputMonitor
+from dlkdd.callbacks.wandb_media import PairedClipsToWandb, TestReportToWandb
+from dlkdd.callbacks.wandb_run import LogConfigToRun, default_wandb_logger
+
+__all__ = [
+    "ClipFitsBackbones",
+    "LogConfigToRun",
+    "PairedClipsToWandb",
+    "PredictionWriter",
+    "TestReportToWandb",
+    "ThroughputMonitor",
+    "default_wandb_logger",
+]

@@ -1,0 +1,154 @@
+"""Faults a long run meets, stopped or skipped with the evidence named: a non-finite loss (the step and
+the batch's video files) and a DataLoader worker that dies (the file it was decoding).
+
+VideoClassifier adds both callbacks when the trainer has none of their kind, so every run has them;
+configure them from the YAML like any callback, e.g.
+
+    trainer:
+      callbacks:
+        - class_path: dlkdd.faults.NonFiniteLoss
+          init_args: {action: skip}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import get_worker_info
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss was NaN or infinite."""
+
+
+def video_paths(dataset, indices: list[int]) -> list[str]:
+    """The files behind dataset indices, through wrappers that keep the real dataset in `.dataset`."""
+    while not hasattr(dataset, "items") and hasattr(dataset, "dataset"):
+        dataset = dataset.dataset
+    items = getattr(dataset, "items", None)
+    if items is None:
+        return [f"index {i}" for i in indices]
+    return [str(items[i].path) for i in indices]
+
+
+class NonFiniteLoss(L.Callback):
+    """What to do when the training loss is NaN or infinite.
+
+    Args:
+        action: "stop" raises NonFiniteLossError naming the global step and the batch's video files;
+            "skip" drops the batch's update (every process drops it under DDP: the gradients are
+            all-reduced, so one process's NaN reaches all of them), warns with the same names, counts
+            it in `train/skipped_batches`, and the run goes on.
+    """
+
+    def __init__(self, action: Literal["stop", "skip"] = "stop") -> None:
+        if action not in ("stop", "skip"):
+            raise ValueError(f"NonFiniteLoss action must be 'stop' or 'skip', got {action!r}")
+        self.action = action
+        self.skipped = 0
+        self._indices: list[int] = []
+        self._bad_loss = False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._indices = batch["index"].tolist() if isinstance(batch, dict) and "index" in batch else []
+
+    def on_before_backward(self, trainer, pl_module, loss: torch.Tensor) -> None:
+        self._bad_loss = not bool(torch.isfinite(loss.detach()).all())
+        # Every process takes the same decision, or the ones that go on wait forever for the others.
+        any_bad = trainer.strategy.reduce_boolean_decision(self._bad_loss, all=False)
+        if any_bad and self.action == "stop":
+            raise NonFiniteLossError(self._describe(trainer, loss) + (
+                " Stopped (NonFiniteLoss action=stop). Lower --model.init_args.lr, check these files, or "
+                "skip such batches with a dlkdd.faults.NonFiniteLoss callback with action: skip."
+            ))
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if self.action != "skip":
+            return
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        finite = bool(torch.stack([g.isfinite().all() for g in grads]).all()) if grads else True
+        if finite and not self._bad_loss:
+            return
+        # Parameters without a gradient are left alone by torch's optimizers: no update, no moment change.
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                p.grad = None
+        self.skipped += 1
+        pl_module.print(self._describe(trainer, None) + " Skipped this batch's update.")
+        pl_module.log("train/skipped_batches", float(self.skipped), on_step=True, on_epoch=False)
+
+    def _describe(self, trainer, loss: torch.Tensor | None) -> str:
+        where = f"global step {trainer.global_step} (epoch {trainer.current_epoch})"
+        if not self._bad_loss:
+            return f"A non-finite loss on another process at {where}; this process's batch was finite."
+        value = f" = {loss.item()}" if loss is not None else ""
+        paths = video_paths(trainer.train_dataloader.dataset, self._indices)
+        return f"Non-finite training loss{value} at {where}; the batch's videos: {', '.join(paths)}."
+
+    def state_dict(self) -> dict:
+        return {"skipped": self.skipped}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.skipped = state_dict.get("skipped", 0)
+
+
+# A dying worker leaves no message of its own: each worker keeps the path it is decoding in a small
+# file named after its pid, in a folder named after the process that started it.
+
+
+def _marker_folder(parent_pid: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"dlkdd-decoding-{parent_pid}"
+
+
+def mark_decoding(path: str | os.PathLike) -> None:
+    """Called by the dataset before it decodes a file; a no-op outside DataLoader workers."""
+    if get_worker_info() is None:
+        return
+    folder = _marker_folder(os.getppid())
+    folder.mkdir(exist_ok=True)
+    (folder / str(os.getpid())).write_text(str(path))
+
+
+def file_being_decoded(worker_pid: int) -> str | None:
+    """The file a worker of this process last started decoding, if it said."""
+    marker = _marker_folder(os.getpid()) / str(worker_pid)
+    return marker.read_text() if marker.is_file() else None
+
+
+_WORKER_DEATH = re.compile(r"DataLoader worker \(pid(?:\(s\))? ([\d, ]+)\)")
+
+
+class WorkerDeathReport(L.Callback):
+    """A DataLoader worker killed by a signal (out of memory, a crash inside a decoder) surfaces as torch's
+    "DataLoader worker (pid N) is killed by signal"; this adds to that error the file the worker was
+    decoding, so it can be checked or removed from the split list. (A note, not a new exception: Lightning
+    must still tear the run down, which it does only after these hooks return.)"""
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        match = _WORKER_DEATH.search(str(exception))
+        if match is not None:
+            pids = [int(p) for p in match.group(1).replace(",", " ").split()]
+            exception.add_note(worker_death_note(pids))
+        self._clean_up()
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        self._clean_up()
+
+    @staticmethod
+    def _clean_up() -> None:
+        shutil.rmtree(_marker_folder(os.getpid()), ignore_errors=True)
+
+
+def worker_death_note(pids: list[int]) -> str:
+    files = "; ".join(f"worker {pid} was decoding {file_being_decoded(pid) or 'no file yet'}" for pid in pids)
+    return (
+        f"dlkdd: {files}. Check that file alone (e.g. `dlkdd predict` on a list holding only it), remove "
+        "it from the split list, or give each worker more memory (fewer --data.num_workers)."
+    )

@@ -1,0 +1,92 @@
+"""EnhancerModule: trains the Zero-DCE++ enhancer on frames of the dataset's own dark videos, with no
+reference images (its four non-reference losses), so a teacher can then see the view it makes."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from dlkdd.enhance import ZeroDCE, zero_dce_loss
+from dlkdd.enhance.losses import DEFAULT_WEIGHTS
+
+
+def sample_frames(video: Tensor, frames_per_clip: int) -> Tensor:
+    """(N,C,T,H,W) -> (N*k,C,H,W): k frames evenly spread over each clip. Neighbouring frames of a clip
+    are nearly the same image, so a few per clip give the losses as much to learn from at less cost."""
+    frames = video.shape[2]
+    index = torch.linspace(0, frames - 1, min(frames_per_clip, frames), device=video.device).round().long()
+    picked = video.index_select(2, index)
+    return picked.transpose(1, 2).flatten(0, 1)
+
+
+class EnhancerModule(L.LightningModule):
+    """Zero-DCE++ trained on the `original` (dark) view of the data module's clips.
+
+    The checkpoint's weights are under 'enhancer.' and its hyper-parameters hold scale_factor and
+    iterations, so `--data.enhancer=zero_dce --data.enhancer_options='{checkpoint: PATH}'` rebuilds
+    the same enhancer.
+
+    Args:
+        scale_factor: the curve map is estimated at 1/scale_factor resolution (see dlkdd.enhance.ZeroDCE).
+        iterations: curve iterations (8 in the paper).
+        frames_per_clip: frames taken from each clip, evenly spread.
+        exposure_target: the well-exposed grey level E the exposure loss pulls 16x16 patches towards.
+        loss_weights: overrides of the loss weights (spatial, exposure, color, illumination).
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay (the released Zero-DCE++ script uses 1e-4).
+    """
+
+    def __init__(
+        self,
+        scale_factor: int = 1,
+        iterations: int = 8,
+        frames_per_clip: int = 2,
+        exposure_target: float = 0.6,
+        loss_weights: dict[str, float] | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        if frames_per_clip < 1:
+            raise ValueError(f"frames_per_clip must be >= 1, got {frames_per_clip} "
+                             "(--model.init_args.frames_per_clip)")
+        if not 0.0 < exposure_target < 1.0:
+            raise ValueError(f"exposure_target must be in (0, 1), got {exposure_target} "
+                             "(--model.init_args.exposure_target)")
+        unknown = set(loss_weights or {}) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown loss_weights {sorted(unknown)} (--model.init_args.loss_weights); "
+                             f"known: {sorted(DEFAULT_WEIGHTS)}")
+        self.save_hyperparameters()
+        self.enhancer = ZeroDCE(scale_factor=scale_factor, iterations=iterations)
+
+    @property
+    def input_views(self) -> set[str]:
+        """Only the dark clips: the data module then never runs its own enhancer."""
+        return {"original"}
+
+    def _losses(self, batch: dict, stage: str) -> Tensor:
+        frames = sample_frames(batch["original"], self.hparams.frames_per_clip)
+        enhanced, alpha = self.enhancer.curves(frames)
+        terms = zero_dce_loss(
+            frames, enhanced, alpha, self.hparams.loss_weights, self.hparams.exposure_target
+        )
+        # How bright the output is, beside the loss terms: the number to compare with exposure_target.
+        terms["brightness"] = enhanced.detach().mean()
+        self.log_dict({f"{stage}/{name}": value for name, value in terms.items()},
+                      batch_size=frames.shape[0], prog_bar=stage == "train", sync_dist=stage != "train")
+        return terms["loss"]
+
+    def training_step(self, batch: dict | None, batch_idx: int) -> Tensor | None:
+        return None if batch is None else self._losses(batch, "train")
+
+    def validation_step(self, batch: dict | None, batch_idx: int) -> None:
+        if batch is not None:
+            self._losses(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["dlkdd"] = {"module": type(self).__name__}
