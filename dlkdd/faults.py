@@ -116,6 +116,17 @@ def mark_decoding(path: str | os.PathLike) -> None:
     (folder / str(os.getpid())).write_text(str(path))
 
 
+def _remove_markers_of_dead_processes() -> None:
+    """A run killed outright (SIGKILL, out of memory) cannot clean up its marker folder; the next one does."""
+    for folder in Path(tempfile.gettempdir()).glob("dlkdd-decoding-*"):
+        try:
+            os.kill(int(folder.name.rsplit("-", 1)[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError):  # not ours to judge: another user's, or not a pid
+            continue
+
+
 def file_being_decoded(worker_pid: int) -> str | None:
     """The file a worker of this process last started decoding, if it said."""
     marker = _marker_folder(os.getpid()) / str(worker_pid)
@@ -137,6 +148,9 @@ class WorkerDeathReport(L.Callback):
             pids = [int(p) for p in match.group(1).replace(",", " ").split()]
             exception.add_note(worker_death_note(pids))
         self._clean_up()
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        _remove_markers_of_dead_processes()
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         self._clean_up()

@@ -1,0 +1,54 @@
+"""A DataLoader worker killed while it decodes is reported with the file it was decoding."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dlkdd.cli import main
+
+from .conftest import CONFIGS, tiny_data_args
+
+
+def _kill_the_first_worker_that_decodes(killed: dict) -> None:
+    """Watch the markers workers of this process leave, and SIGKILL the first worker seen decoding."""
+    folder = Path(tempfile.gettempdir()) / f"dlkdd-decoding-{os.getpid()}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        markers = list(folder.iterdir()) if folder.is_dir() else []
+        if markers:
+            killed["pid"] = int(markers[0].name)
+            os.kill(killed["pid"], signal.SIGKILL)
+            return
+        time.sleep(0.005)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_reported_with_its_file(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    stale = Path(tempfile.gettempdir()) / f"dlkdd-decoding-{dead.stdout.strip()}"  # a SIGKILLed run's
+    stale.mkdir(exist_ok=True)
+    killed: dict = {}
+    killer = threading.Thread(target=_kill_the_first_worker_that_decodes, args=(killed,), daemon=True)
+    killer.start()
+    with pytest.raises(RuntimeError, match="DataLoader worker") as error:
+        main(["fit", "--config", str(CONFIGS / "synthetic/teacher.yaml"), *tiny_data_args(tiny_root),
+              "--data.num_workers=1", "--trainer.max_epochs=100", "--trainer.accelerator=cpu",
+              "--trainer.logger=false"])
+    killer.join()
+    note = "\n".join(getattr(error.value, "__notes__", []))
+    assert f"worker {killed['pid']} was decoding {tiny_root}" in note
+    named = re.search(r"was decoding (\S+\.mp4)\.", note)
+    assert named is not None and Path(named.group(1)).is_file(), note
+    assert not stale.exists()  # the next run cleans what a killed one could not
