@@ -42,6 +42,18 @@ def run_in(folder: Path, fn):
         os.chdir(previous)
 
 
+def report(args, settings: dict, results: dict, final: bool) -> None:
+    """The table so far; written after every enhancer, so an interrupted run keeps its finished rows."""
+    rows = [[name, f"{100 * r['teacher_top1']:.2f} %", f"{100 * r['student_top1']:.2f} %"]
+            for name, r in results.items()]
+    table = markdown_table(["enhancer (teacher's view)", "teacher top-1 (tiny_r2plus1d)",
+                            "distilled student top-1 (tiny3d, original view)"], rows)
+    if final:
+        print(f"\nTest top-1 on the generated data, {args.epochs} epochs, seed {args.seed}, "
+              f"{settings['minutes']:.1f} min:\n{table}")
+    write_json(args.out, {"settings": settings, "complete": final, "results": results, "table": table})
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--root", type=Path, default=REPO / "data" / "synthetic", help="the generated dataset")
@@ -81,15 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
                 work / name, lambda distill=distill: fit_and_test(CONFIGS / "distill.yaml", distill))
             results[name] = {"teacher_top1": teacher_top1, "student_top1": student_top1}
             print(f"{name}: teacher {100 * teacher_top1:.2f} %, distilled student {100 * student_top1:.2f} %")
-    settings["minutes"] = (time.perf_counter() - start) / 60
-
-    rows = [[name, f"{100 * r['teacher_top1']:.2f} %", f"{100 * r['student_top1']:.2f} %"]
-            for name, r in results.items()]
-    table = markdown_table(["enhancer (teacher's view)", "teacher top-1 (tiny_r2plus1d)",
-                            "distilled student top-1 (tiny3d, original view)"], rows)
-    print(f"\nTest top-1 on the generated data, {args.epochs} epochs, seed {args.seed}, "
-          f"{settings['minutes']:.1f} min:\n{table}")
-    write_json(args.out, {"settings": settings, "results": results, "table": table})
+            settings["minutes"] = (time.perf_counter() - start) / 60
+            report(args, settings, results, final=name == args.enhancers[-1])
     return results
 
 

@@ -32,6 +32,8 @@ DESCRIPTION = """\
 Action recognition in dark video by dual-light knowledge distillation.
 
   dlkdd quickstart                                         whole pipeline on generated dark video (CPU)
+  dlkdd preview                                            original vs each enhancer, side by side (png, mp4)
+  dlkdd fit  --config configs/synthetic/enhancer.yaml      train Zero-DCE++ on your own dark video
   dlkdd fit  --config configs/synthetic/teacher.yaml       stage 1: teacher on the enhanced view
   dlkdd fit  --config configs/synthetic/distill.yaml       stage 2: student on the original view
   dlkdd test --config configs/synthetic/distill.yaml --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
