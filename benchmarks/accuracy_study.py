@@ -16,7 +16,10 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
+
 from benchmarks.common import markdown_table, mean_and_spread, parser, quiet_lightning, write_json
+from dlkdd.checkpointing import load_checkpoint
 from dlkdd.cli import main as cli_main
 from dlkdd.quickstart import fit_and_test
 
@@ -44,8 +47,13 @@ def working_dir(path: Path):
 
 
 def top1_on_enhanced(config: Path, overrides: list[str], checkpoint: str) -> float:
-    test = cli_main(["test", "--config", str(config), *overrides, "--model.init_args.view=enhanced",
-                     "--ckpt_path", checkpoint])
+    """The same weights tested on the enhanced view. LightningCLI rebuilds a model from its checkpoint's
+    own hyperparameters (they win over --model options), so the view is changed in a copy."""
+    state = load_checkpoint(checkpoint)
+    state["hyper_parameters"]["view"] = "enhanced"
+    copy = Path(checkpoint).with_name("on_enhanced_view.ckpt")
+    torch.save(state, copy)
+    test = cli_main(["test", "--config", str(config), *overrides, "--ckpt_path", str(copy)])
     return float(test.trainer.callback_metrics["test/top1"])
 
 

@@ -24,7 +24,7 @@ def test_two_stream_costs_two_student_passes():
     clip = torch.rand(2, 3, 8, 56, 56)
     with torch.no_grad():
         assert _flops(lambda: two_stream(clip, clip)) == 2 * _flops(lambda: student(clip))
-    assert sum(p.numel() for p in two_stream.parameters()) == sum(p.numel() for p in student.parameters())
+    assert sum(p.numel() for p in two_stream.parameters()) == 2 * sum(p.numel() for p in student.parameters())
 
 
 def test_two_stream_fuses_both_views():
