@@ -12,13 +12,18 @@ cut the run short before the tiny nets learn the motion (they learn late, around
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import markdown_table, mean_and_spread, parser, quiet_lightning, write_json
+from benchmarks.common import (
+    markdown_table,
+    mean_and_spread,
+    parser,
+    quiet_lightning,
+    working_dir,
+    write_json,
+)
 from dlkdd.checkpointing import load_checkpoint
 from dlkdd.cli import main as cli_main
 from dlkdd.quickstart import fit_and_test
@@ -32,18 +37,6 @@ ROWS = {
     "baseline_on_enhanced": "student alone, enhanced view at test",
     "distill_on_enhanced": "student + logit KD, enhanced view at test",
 }
-
-
-@contextmanager
-def working_dir(path: Path):
-    """Each seed's runs/ (checkpoints) lands in its own folder, so seeds never share a best.ckpt."""
-    path.mkdir(parents=True, exist_ok=True)
-    previous = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 def top1_on_enhanced(config: Path, overrides: list[str], checkpoint: str) -> float:

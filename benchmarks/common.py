@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -83,6 +85,19 @@ def write_json(path: Path | None, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": machine(), **results}, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+@contextmanager
+def working_dir(path: Path) -> Iterator[None]:
+    """Run with `path` as the working directory: the configs' relative `runs/...` folders land there, so
+    a benchmark's fits never overwrite each other or a user's runs."""
+    path.mkdir(parents=True, exist_ok=True)
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def quiet_lightning() -> None:

@@ -135,8 +135,10 @@ class DistillModule(VideoClassifier):
         return {"loss": alpha * ce + (1 - alpha) * kd, "loss_ce": ce, "loss_kd": kd}
 
     def training_losses(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
-        logits = self(batch[self.hparams.view])
+        # Teacher first: run between the student's forward and backward, it evicts the student's saved
+        # activations from the CPU caches (measured: 35 ms a step instead of 30 for tiny3d, batch 8).
         teacher_logits, _ = self.teacher_forward(batch[self.teacher_view])
+        logits = self(batch[self.hparams.view])
         return self.logit_losses(logits, teacher_logits, batch["label"]), logits
 
     def training_step(self, batch: dict | None, batch_idx: int) -> Tensor | None:
@@ -144,9 +146,9 @@ class DistillModule(VideoClassifier):
             return super().training_step(batch, batch_idx)
         options = self.genkd_options
         student_optimizer, cvae_optimizer = self.optimizers()
+        teacher_logits, teacher_map = self.teacher_forward(batch[self.teacher_view], features=True)
         video = batch[self.hparams.view]
         output, student_map = forward_with_features(self.backbone, video, self.student_stage)
-        teacher_logits, teacher_map = self.teacher_forward(batch[self.teacher_view], features=True)
         adapted = self.genkd.adapt(student_map, teacher_map)
         student_gate = self.genkd.attention(adapted)
 
