@@ -113,7 +113,10 @@ def mark_decoding(path: str | os.PathLike) -> None:
         return
     folder = _marker_folder(os.getppid())
     folder.mkdir(exist_ok=True)
-    (folder / str(os.getpid())).write_text(str(path))
+    # Written aside, then renamed: a worker killed mid-write must not leave an empty marker behind.
+    temp = folder / f".{os.getpid()}.tmp"
+    temp.write_text(str(path))
+    os.replace(temp, folder / str(os.getpid()))
 
 
 def _remove_markers_of_dead_processes() -> None:

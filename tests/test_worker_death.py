@@ -24,7 +24,7 @@ def _kill_the_first_worker_that_decodes(killed: dict) -> None:
     folder = Path(tempfile.gettempdir()) / f"dlkdd-decoding-{os.getpid()}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        markers = list(folder.iterdir()) if folder.is_dir() else []
+        markers = [m for m in folder.iterdir() if m.name.isdigit()] if folder.is_dir() else []
         if markers:
             killed["pid"] = int(markers[0].name)
             os.kill(killed["pid"], signal.SIGKILL)
