@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
@@ -204,7 +205,7 @@ class DarkVideoDataModule(L.LightningDataModule):
             batch_size=hp.batch_size if train else (hp.eval_batch_size or hp.batch_size),
             num_workers=workers,
             collate_fn=collate_clips,
-            pin_memory=True,
+            pin_memory=torch.cuda.is_available(),  # pinning is for host-to-GPU copies only
             persistent_workers=workers > 0,
         )
 
