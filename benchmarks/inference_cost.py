@@ -1,6 +1,6 @@
 """Inference cost: the distilled student (one stream, original view) against the two ways of using the
-enhanced view at test time: a DarkLight-style two-stream model (original + enhanced through one shared
-backbone) and enhance-then-classify (enhancer, then a classifier on the enhanced clip).
+enhanced view at test time: a DarkLight-style two-stream model (original and enhanced, each through its
+own backbone, logits fused) and enhance-then-classify (enhancer, then a classifier on the enhanced clip).
 
     python -m benchmarks.inference_cost                       # tiny3d at the synthetic settings
     python -m benchmarks.inference_cost --preset arid          # r2plus1d_34, 16 x 112^2 (slow on CPU)

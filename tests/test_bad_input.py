@@ -249,7 +249,8 @@ def test_class_folders_with_broken_files_train_validate_test_predict(tiny_root, 
     assert set(fitted.datamodule.failed_videos) == broken
     metrics = fitted.trainer.callback_metrics
     assert metrics["data/broken_videos_train"] + metrics["data/broken_videos_val"] == len(broken)
-    assert (Path(fitted.trainer.checkpoint_callback.dirpath) / "class_names.txt").read_text().split() == [
+    run_folder = Path(fitted.trainer.checkpoint_callback.dirpath).parent
+    assert (run_folder / "class_names.txt").read_text().split() == [
         "0", "drink", "1", "jump", "2", "wave"]
     ckpt = fitted.trainer.checkpoint_callback.best_model_path
     assert torch.load(ckpt, weights_only=True)["hyper_parameters"]["class_names"] == ["drink", "jump", "wave"]

@@ -44,6 +44,9 @@ class DarkVideoDataModule(L.LightningDataModule):
         crop_size: square crop fed to the network (train: random resized crop; eval: fixed crops).
         min_scale: smallest crop area fraction of RandomResizedCrop.
         hflip: random horizontal flips; keep False when left/right is part of the label.
+        augment: random resized crop (and hflip) of training clips. False: they take the centre crop,
+            so a clip (video, start frame) always makes the same views, which the distillation's
+            teacher-target cache needs (--model.init_args.cache_teacher_targets).
         num_clips: clips per video at validation/test/predict (softmax averaged per video).
         num_crops: spatial crops per clip at validation/test/predict: 1 centre, 3 along the long side
             (MMAction2's 10x3 = num_clips 10, num_crops 3), 5 corners + centre, 10 = those 5 and
@@ -75,6 +78,7 @@ class DarkVideoDataModule(L.LightningDataModule):
         crop_size: int = 56,
         min_scale: float = 0.4,
         hflip: bool = True,
+        augment: bool = True,
         num_clips: int = 2,
         num_crops: int = 1,
         enhancer: str = "gic",
@@ -108,7 +112,8 @@ class DarkVideoDataModule(L.LightningDataModule):
             )
         self.num_classes = len(self.class_names)
         self.views = ViewBuilder(
-            create_enhancer(enhancer, **(enhancer_options or {})), crop_size, min_scale, hflip, num_crops
+            create_enhancer(enhancer, **(enhancer_options or {})), crop_size, min_scale, hflip, num_crops,
+            augment,
         )
         self.broken = BrokenVideoLog(max_broken_fraction)
         self.checked: dict[str, CheckedSplit] = {}
@@ -164,11 +169,12 @@ class DarkVideoDataModule(L.LightningDataModule):
 
     def _write_class_names(self, stage: str) -> None:
         """The label -> class name mapping beside the run (the checkpoint carries it too): in the
-        logger's folder, else beside the checkpoints; never in the working directory. Not at predict,
-        whose result is its output file."""
+        logger's folder, else in the folder that holds the checkpoints folder (inside it, the file made
+        ModelCheckpoint warn that the folder is not empty); never in the working directory. Not at
+        predict, whose result is its output file."""
         trainer = self.trainer
         checkpoints = trainer.checkpoint_callback.dirpath if trainer.checkpoint_callback else None
-        folder = trainer.log_dir if trainer.loggers else checkpoints
+        folder = trainer.log_dir if trainer.loggers else checkpoints and Path(checkpoints).parent
         if stage == "predict" or folder is None or not trainer.is_global_zero:
             return
         folder = Path(folder)

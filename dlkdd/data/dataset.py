@@ -15,7 +15,8 @@ from dlkdd.faults import mark_decoding
 
 class VideoClipDataset(Dataset):
     """Item i -> {"video": uint8 (T,H,W,3), or (V,T,H,W,3) with V = num_clips when evaluating,
-    "label", "index"}. A video that fails to decode yields {"failed": path, "error": message, "split"}
+    "label", "index"}, and in training "start" (the clip's first frame: with the index, its identity).
+    A video that fails to decode yields {"failed": path, "error": message, "split"}
     so the collate function can drop it and the epoch goes on.
 
     `num_frames` (per item, from the manifest) saves a container open per clip; without it each worker
@@ -64,8 +65,9 @@ class VideoClipDataset(Dataset):
         except Exception as err:  # noqa: BLE001  one file's failure, whatever it is, must not end the epoch
             return self._failed(index, f"{type(err).__name__}: {err}")
         frames = frames.view(len(clips), self.clip_len, *frames.shape[1:])
-        video = frames[0] if self.num_clips is None else frames
-        return {"video": video, "label": item.label, "index": index}
+        if self.num_clips is None:
+            return {"video": frames[0], "label": item.label, "index": index, "start": clips[0][0]}
+        return {"video": frames, "label": item.label, "index": index}
 
     def _failed(self, index: int, error: str) -> dict:
         return {"failed": str(self.items[index].path), "error": error, "split": self.split, "index": index}

@@ -54,17 +54,32 @@ class ViewBuilder(nn.Module):
     """Builds the views a model asks for from a uint8 batch already on the device."""
 
     def __init__(
-        self, enhancer: nn.Module, crop_size: int, min_scale: float, hflip: bool, num_crops: int
+        self,
+        enhancer: nn.Module,
+        crop_size: int,
+        min_scale: float,
+        hflip: bool,
+        num_crops: int,
+        augment: bool = True,
     ) -> None:
         super().__init__()
         self.enhancer = enhancer
         self.crop_size = crop_size
         self.num_crops = num_crops
+        self.augment = augment  # False: training clips take the centre crop, so their views are fixed
         geometric = [K.RandomResizedCrop((crop_size, crop_size), scale=(min_scale, 1.0))]
         if hflip:
             geometric.append(K.RandomHorizontalFlip())
-        # same_on_frame: one set of parameters per clip, so motion is not broken by per-frame crops.
-        self.train_augment = K.VideoSequential(*geometric, data_format="BCTHW", same_on_frame=True)
+        self.train_augment = nn.Sequential(*geometric)
+
+    def augment_clips(self, video: Tensor) -> Tensor:
+        """Random resized crop (and flip) of (N,C,T,H,W) clips, one draw per clip. The frames go in as
+        the channels of one image, so every frame of a clip gets the same crop by construction, and
+        Kornia crops N images instead of N*T (measured: a third less time than VideoSequential's
+        same_on_frame on the synthetic configs' batches, CPU)."""
+        n, c, t, h, w = video.shape
+        out = self.train_augment(video.reshape(n, c * t, h, w))
+        return out.view(n, c, t, self.crop_size, self.crop_size)
 
     @torch.no_grad()
     def forward(self, video: Tensor, train: bool, views: set[str]) -> dict[str, Tensor]:
@@ -75,10 +90,10 @@ class ViewBuilder(nn.Module):
         if video.ndim == 6:
             video = video.flatten(0, 1)
         original = to_float_video(video)
-        if train:
-            original = self.train_augment(original)
+        if train and self.augment:
+            original = self.augment_clips(original)
         else:
-            original = eval_crops(original, self.crop_size, self.num_crops)
+            original = eval_crops(original, self.crop_size, 1 if train else self.num_crops)
         out = {"original": original}
         if "enhanced" in views:
             out["enhanced"] = self.enhancer.to(original.device)(original)
