@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import lightning as L
 import pytest
 
 from dlkdd.data.synthetic import SyntheticConfig, generate_dataset
@@ -35,3 +36,11 @@ def tiny_data_args(root: Path) -> list[str]:
         "--data.batch_size=4",
         "--data.num_workers=0",
     ]
+
+
+def save_as_fit_would(module: L.LightningModule, path: Path) -> Path:
+    """The checkpoint a `dlkdd fit` writes for `module` (Lightning's own saving, with the module's hooks)."""
+    trainer = L.Trainer(logger=False, accelerator="cpu", enable_progress_bar=False)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(path, weights_only=False)
+    return path

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -25,7 +24,7 @@ from dlkdd.models.genkd import (
     distillation_losses,
 )
 
-from .conftest import CONFIGS, tiny_data_args
+from .conftest import CONFIGS, save_as_fit_would, tiny_data_args
 
 FAST = ["--trainer.max_epochs=1", "--trainer.accelerator=cpu", "--trainer.logger=false",
         "--trainer.enable_progress_bar=false"]
@@ -98,10 +97,7 @@ def _flops(model: torch.nn.Module, video: torch.Tensor) -> int:
 
 def _teacher_checkpoint(path: Path) -> str:
     """A teacher checkpoint as `dlkdd fit` writes it (its training is what test_pipeline covers)."""
-    trainer = L.Trainer(logger=False, accelerator="cpu", enable_progress_bar=False)
-    trainer.strategy.connect(TeacherModule(num_classes=10, backbone="tiny_r2plus1d"))
-    trainer.save_checkpoint(path, weights_only=False)
-    return str(path)
+    return str(save_as_fit_would(TeacherModule(num_classes=10, backbone="tiny_r2plus1d"), path))
 
 
 @pytest.mark.slow

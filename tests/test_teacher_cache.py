@@ -13,7 +13,7 @@ from dlkdd.cli import main
 from dlkdd.data.synthetic import split_list_path
 from dlkdd.models import DistillModule, GenKDOptions, TeacherModule
 
-from .conftest import CONFIGS, tiny_data_args
+from .conftest import CONFIGS, save_as_fit_would, tiny_data_args
 
 LOCAL = ["--trainer.accelerator=cpu", "--trainer.logger=false", "--trainer.max_epochs=2"]
 # The tiny videos have 16 frames; 4 frames at stride 5 span all 16, so each video is one clip.
@@ -23,10 +23,8 @@ CACHE = "--model.init_args.cache_teacher_targets=true"
 
 def _teacher_checkpoint(path: Path) -> str:
     """A teacher checkpoint as `dlkdd fit` writes it (random weights: the cache does not care)."""
-    trainer = L.Trainer(logger=False, accelerator="cpu", enable_progress_bar=False)
-    trainer.strategy.connect(TeacherModule(num_classes=10, backbone="tiny_r2plus1d", view="enhanced"))
-    trainer.save_checkpoint(path, weights_only=False)
-    return str(path)
+    teacher = TeacherModule(num_classes=10, backbone="tiny_r2plus1d", view="enhanced")
+    return str(save_as_fit_would(teacher, path))
 
 
 def _distill_args(data: list[str], teacher: str) -> list[str]:

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import pytest
 
 from dlkdd.models import DistillModule, TeacherModule, load_teacher
+
+from .conftest import save_as_fit_would
 
 OPTION = "--model.init_args.teacher_checkpoint"
 CLASSES = ["drink", "jump", "run"]
 
 
-def _save(module: L.LightningModule, path: Path) -> Path:
-    """The checkpoint a `dlkdd fit` writes (Lightning's own saving, with the module's hooks)."""
-    trainer = L.Trainer(logger=False, accelerator="cpu", enable_progress_bar=False)
-    trainer.strategy.connect(module)
-    trainer.save_checkpoint(path, weights_only=False)
-    return path
-
-
 def test_a_good_teacher_loads_with_its_weights(tmp_path: Path) -> None:
     saved = TeacherModule(num_classes=3, class_names=CLASSES)
-    teacher = load_teacher(_save(saved, tmp_path / "teacher.ckpt"), 3, CLASSES)
+    teacher = load_teacher(save_as_fit_would(saved, tmp_path / "teacher.ckpt"), 3, CLASSES)
     for name, tensor in saved.state_dict().items():
         assert teacher.state_dict()[name].equal(tensor)
 
@@ -37,7 +30,7 @@ def test_missing_file_names_the_option_and_how_to_train_one(tmp_path: Path) -> N
 
 def test_a_student_checkpoint_is_not_a_teacher(tmp_path: Path) -> None:
     student = DistillModule(num_classes=3, teacher_checkpoint="unused.ckpt", class_names=CLASSES)
-    path = _save(student, tmp_path / "student.ckpt")
+    path = save_as_fit_would(student, tmp_path / "student.ckpt")
     with pytest.raises(ValueError) as err:
         load_teacher(path, 3, CLASSES)
     message = str(err.value)
@@ -45,7 +38,8 @@ def test_a_student_checkpoint_is_not_a_teacher(tmp_path: Path) -> None:
 
 
 def test_a_teacher_of_another_class_count_is_refused(tmp_path: Path) -> None:
-    path = _save(TeacherModule(num_classes=4, class_names=[*CLASSES, "wave"]), tmp_path / "t.ckpt")
+    teacher = TeacherModule(num_classes=4, class_names=[*CLASSES, "wave"])
+    path = save_as_fit_would(teacher, tmp_path / "t.ckpt")
     with pytest.raises(ValueError) as err:
         load_teacher(path, 3, CLASSES)
     message = str(err.value)
@@ -53,7 +47,8 @@ def test_a_teacher_of_another_class_count_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_teacher_of_other_class_names_is_refused(tmp_path: Path) -> None:
-    path = _save(TeacherModule(num_classes=3, class_names=["drink", "run", "jump"]), tmp_path / "t.ckpt")
+    teacher = TeacherModule(num_classes=3, class_names=["drink", "run", "jump"])
+    path = save_as_fit_would(teacher, tmp_path / "t.ckpt")
     with pytest.raises(ValueError) as err:
         load_teacher(path, 3, CLASSES)
     message = str(err.value)
