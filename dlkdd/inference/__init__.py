@@ -1,0 +1,21 @@
+"""Inference: one object that turns a trained checkpoint (or, later, an exported file) into per-clip
+probabilities with the checkpoint's own clip settings. `dlkdd predict`, the long/live-footage command and
+export's verification all go through it; sources of frames feed it clips, sinks consume its results."""
+
+from dlkdd.inference.clip_model import (
+    ClipModel,
+    ClipSpec,
+    InferenceGraph,
+    TorchClipModel,
+    load_clip_model,
+    register_clip_model_loader,
+)
+
+__all__ = [
+    "ClipModel",
+    "ClipSpec",
+    "InferenceGraph",
+    "TorchClipModel",
+    "load_clip_model",
+    "register_clip_model_loader",
+]
