@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dlkdd.data.synthetic import (
+    BRIGHT_CLASS_NAMES,
     CLASS_NAMES,
     SPLITS,
     SyntheticConfig,
@@ -178,3 +179,68 @@ def test_write_mp4_round_trip(tmp_path: Path) -> None:
     assert np.abs(decoded.astype(np.int16) - frames).mean() < 3
     with pytest.raises(ValueError):
         write_mp4(tmp_path / "bad.mp4", frames.astype(np.float32), fps=10)
+
+
+@pytest.fixture(scope="module")
+def bright(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_dataset(tmp_path_factory.mktemp("bright") / "data", SMALL, corpus="bright")
+
+
+def test_bright_corpus_is_its_own_well_lit_vocabulary(bright: Path, dataset: Path, tmp_path: Path) -> None:
+    assert not set(BRIGHT_CLASS_NAMES) & set(CLASS_NAMES) and len(BRIGHT_CLASS_NAMES) > len(CLASS_NAMES)
+    videos = decode_all(bright)
+    assert len(videos) == 3 * len(BRIGHT_CLASS_NAMES)
+    assert {name.split("/")[0] for name in videos} == set(BRIGHT_CLASS_NAMES)
+    for name, frames in videos.items():
+        assert frames.shape == (SMALL.num_frames, SMALL.height, SMALL.width, 3), name
+        assert 0.3 < frames.mean() / 255 < 0.7, name  # well lit, where the dark set sits below 0.15
+    labels = {label for _, label, _ in read_split(bright, "train")}
+    assert labels == set(range(len(BRIGHT_CLASS_NAMES)))
+    # Deterministic, and the marker tells the corpora apart: neither root passes for the other.
+    again = decode_all(generate_dataset(tmp_path / "again", replace(SMALL, workers=2), corpus="bright"))
+    assert all(np.array_equal(videos[name], again[name]) for name in videos)
+    assert is_generated(bright, SMALL, "bright") and not is_generated(bright, SMALL)
+    assert not is_generated(dataset, SMALL, "bright")
+    # The darkness options do not apply to the bright corpus, so they do not invalidate it.
+    assert is_generated(bright, replace(SMALL, exposure=(0.01, 0.02)), "bright")
+    with pytest.raises(ValueError, match="corpus"):
+        generate_dataset(tmp_path / "x", SMALL, corpus="dim")
+
+
+@pytest.mark.parametrize("name", ["move_up_left", "move_down_right", "zigzag", "spin_and_move"])
+def test_bright_motions_move_the_object(name: str) -> None:
+    """The anchor frame is shared by every bright class, and the motion moves the object away from it."""
+    config = SyntheticConfig(num_frames=16)
+    anchor = config.num_frames // 2
+    label = BRIGHT_CLASS_NAMES.index(name)
+    for seed in range(2):
+        video = render_clean_video(label, np.random.default_rng(seed), config, corpus="bright")
+        pulse = render_clean_video(BRIGHT_CLASS_NAMES.index("pulse"), np.random.default_rng(seed), config,
+                                   corpus="bright")
+        np.testing.assert_array_equal(video[anchor], pulse[anchor])
+        assert np.abs(video[-1] - video[anchor]).max() > 0.2
+
+
+def test_less_light_means_more_noise_at_the_same_brightness() -> None:
+    """Exposure is how few photons arrive: the auto gain keeps the brightness and amplifies the noise."""
+    clean = render_clean_video(0, np.random.default_rng(0), SyntheticConfig(num_frames=4))
+
+    def noise(exposure: float, read_noise: float) -> tuple[float, float]:
+        a, b = (degrade_low_light(clean, np.random.default_rng(seed), False, (exposure, exposure),
+                                  (read_noise, read_noise)).astype(np.float32) for seed in (1, 2))
+        # Relative to its own level (the seeds draw other gain targets), a capture differs from another
+        # of the same scene by the noise of both.
+        return float(np.abs(a / a.mean() - b / b.mean()).mean()), float(a.mean())
+
+    bright_noise, bright_level = noise(0.08, 1.5)
+    dark_noise, dark_level = noise(0.008, 1.5)
+    assert dark_noise > 2 * bright_noise and abs(dark_level - bright_level) < 0.3 * bright_level
+    assert noise(0.008, 20.0)[0] > 1.3 * dark_noise  # read noise adds to it
+    with pytest.raises(ValueError, match="exposure"):
+        SyntheticConfig(exposure=(0.1, 0.01))
+
+
+def test_is_generated_tracks_the_darkness(dataset: Path) -> None:
+    assert json.loads((dataset / ".synthetic.json").read_text())["exposure"] == list(SMALL.exposure)
+    assert not is_generated(dataset, replace(SMALL, exposure=(0.01, 0.027)))
+    assert not is_generated(dataset, replace(SMALL, read_noise=(1.5, 9.0)))

@@ -15,7 +15,7 @@ from dlkdd.data.broken import BrokenVideoLog, BrokenVideoMonitor
 from dlkdd.data.dataset import VideoClipDataset, collate_clips
 from dlkdd.data.manifest import Manifest, default_manifest_path
 from dlkdd.data.samplers import ordered_loader
-from dlkdd.data.sources import Source, SourceOptions, make_source
+from dlkdd.data.sources import GENERATED_CORPORA, Source, SourceOptions, make_source
 from dlkdd.data.synthetic import SyntheticConfig, generate_dataset, is_generated
 from dlkdd.data.validation import CheckedSplit, check_split
 from dlkdd.data.views import EVAL_CROPS, ViewBuilder
@@ -29,7 +29,8 @@ class DarkVideoDataModule(L.LightningDataModule):
 
     Args:
         dataset: source of videos and split lists: arid (v1.0), arid15 (v1.5), dark48, folder
-            (<root>/<class_name>/<video>), list (your own `path label` lists), synthetic, or videos
+            (<root>/<class_name>/<video>), list (your own `path label` lists), synthetic (generated dark
+            video), synthetic_bright (the generated bright pretraining corpus), or videos
             (unlabeled videos to predict on: a folder, searched recursively, or a text file of paths).
         root: dataset folder (dataset=videos: also a text file of paths). For `synthetic`, an empty or
             missing folder is filled by prepare_data.
@@ -57,7 +58,8 @@ class DarkVideoDataModule(L.LightningDataModule):
         eval_batch_size: videos per evaluation batch (each brings num_clips * num_crops views).
         num_workers: DataLoader worker processes that decode.
         predict_split: the split `dlkdd predict` runs on.
-        synthetic: options of the generated dataset (dataset=synthetic only).
+        synthetic: options of the generated dataset (dataset=synthetic, synthetic_bright): its size, seed
+            and, for the dark set, the light level (exposure, read_noise).
         manifest: JSON cache of video metadata; default root/.dlkdd_manifest.json, or the user cache
             (~/.cache/dlkdd/manifests) when root is read-only.
         max_broken_fraction: stop with an error when more than this fraction of a split is unreadable
@@ -119,9 +121,10 @@ class DarkVideoDataModule(L.LightningDataModule):
         self.checked: dict[str, CheckedSplit] = {}
 
     def prepare_data(self) -> None:
-        if self.hparams.dataset == "synthetic" and not is_generated(self.hparams.root, self.synthetic_config):
-            rank_zero_info(f"Generating the synthetic dark-video dataset in {self.hparams.root} ...")
-            generate_dataset(self.hparams.root, self.synthetic_config, progress=True)
+        corpus = GENERATED_CORPORA.get(self.hparams.dataset)
+        if corpus and not is_generated(self.hparams.root, self.synthetic_config, corpus):
+            rank_zero_info(f"Generating the synthetic {corpus}-video dataset in {self.hparams.root} ...")
+            generate_dataset(self.hparams.root, self.synthetic_config, progress=True, corpus=corpus)
         # Probe the videos once per node (prepare_data runs on one process of each), so under DDP the
         # ranks' setup() reads a finished manifest instead of all probing every file at once.
         if self.trainer is not None:

@@ -28,6 +28,8 @@ _PLACEHOLDER_CLASSES = {
     "dark48": tuple(f"class_{k}" for k in range(48)),
     "videos": (),
 }
+# Datasets the generator writes into an empty root on first use, and which of its corpora each is.
+GENERATED_CORPORA = {"synthetic": "dark", "synthetic_bright": "bright"}
 # Sources whose root may be a file (a list of videos) rather than a folder.
 FILE_ROOTS = frozenset({"videos"})
 # Folders beside the class folders where datasets ship their split lists.
@@ -80,8 +82,8 @@ def make_source(dataset: str, root: str | Path, split: int, options: SourceOptio
     if dataset not in _SOURCES:
         raise unknown_name_error("dataset", dataset, _SOURCES, "--data.dataset")
     root = Path(root)
-    problem = None if dataset == "synthetic" or (dataset in FILE_ROOTS and root.is_file()) else root_problem(
-        dataset, root)
+    generated_or_file = dataset in GENERATED_CORPORA or (dataset in FILE_ROOTS and root.is_file())
+    problem = None if generated_or_file else root_problem(dataset, root)
     if problem is not None:
         return Source(_PLACEHOLDER_CLASSES.get(dataset, ("class_0", "class_1")), root, _raiser(problem))
     return _SOURCES[dataset](root, split, options or SourceOptions())
@@ -170,15 +172,26 @@ def _find_list(root: Path, candidates: list[str], what: str) -> Path:
     )
 
 
-@register_source("synthetic")
-def synthetic_source(root: Path, split: int, options: SourceOptions) -> Source:
+def _generated_source(root: Path, split: int, class_names: tuple[str, ...]) -> Source:
     if split != 1:
         raise ValueError(f"The synthetic dataset has one split; got --data.split {split}.")
 
     def read(stage: str) -> list[VideoItem]:
-        return read_arid_list(synthetic.split_list_path(root, stage), root, len(synthetic.CLASS_NAMES))
+        return read_arid_list(synthetic.split_list_path(root, stage), root, len(class_names))
 
-    return Source(tuple(synthetic.CLASS_NAMES), root, read)
+    return Source(tuple(class_names), root, read)
+
+
+@register_source("synthetic")
+def synthetic_source(root: Path, split: int, options: SourceOptions) -> Source:
+    """The generated dark target set (the CPU quickstart's data)."""
+    return _generated_source(root, split, synthetic.CLASS_NAMES)
+
+
+@register_source("synthetic_bright")
+def synthetic_bright_source(root: Path, split: int, options: SourceOptions) -> Source:
+    """The generated bright pretraining corpus: other actions, well lit (configs/synthetic/pretrain.yaml)."""
+    return _generated_source(root, split, synthetic.BRIGHT_CLASS_NAMES)
 
 
 def _check_split(dataset: str, split: int) -> None:

@@ -7,7 +7,13 @@ draws happen in the same order for every class. So, for the same random generato
 render the very same anchor frame (the middle one) and differ only in how the object moves around it.
 
 The clean frames are linear scene radiance in [0, 1]; `degrade_low_light` turns them into what a
-small sensor records at night (few photons, shot and read noise, auto-gain, colour cast, 8 bit).
+small sensor records at night (few photons, shot and read noise, auto-gain, colour cast, 8 bit). How
+little light (`exposure`) and how noisy the readout (`read_noise`) are options of the config.
+
+Two corpora come from the same machinery (sprites, backgrounds, lighting, distractors, camera shake):
+- "dark" (`CLASS_NAMES`): the target dataset, degraded to night-time video;
+- "bright" (`BRIGHT_CLASS_NAMES`): the pretraining corpus, the "Kinetics" of this generated world:
+  other motions, well lit and clean (8-bit sRGB of the clean frames, no sensor noise), and larger.
 """
 
 from __future__ import annotations
@@ -39,6 +45,23 @@ CLASS_NAMES: tuple[str, ...] = (
     "oscillate",
     "stay",
 )
+# The bright pretraining corpus: its own action vocabulary, none of it a dark class, but built from the
+# same kinds of motion (travel, turning, size change, periodic paths), as Kinetics is to ARID.
+BRIGHT_CLASS_NAMES: tuple[str, ...] = (
+    "move_up_left",
+    "move_up_right",
+    "move_down_left",
+    "move_down_right",
+    "zigzag",
+    "bounce",
+    "speed_up",
+    "slow_down",
+    "spin_and_move",
+    "pulse",
+    "circle_cw",
+    "circle_ccw",
+)
+CORPORA: dict[str, tuple[str, ...]] = {"dark": CLASS_NAMES, "bright": BRIGHT_CLASS_NAMES}
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 MARKER_NAME = ".synthetic.json"
 
@@ -48,6 +71,10 @@ _DIRECTIONS: dict[str, tuple[float, float]] = {
     "move_right": (1.0, 0.0),
     "move_up": (0.0, -1.0),
     "move_down": (0.0, 1.0),
+    "move_up_left": (-0.5**0.5, -(0.5**0.5)),
+    "move_up_right": (0.5**0.5, -(0.5**0.5)),
+    "move_down_left": (-(0.5**0.5), 0.5**0.5),
+    "move_down_right": (0.5**0.5, 0.5**0.5),
 }
 
 # Per-channel illuminant gains of typical night light sources, applied to linear radiance.
@@ -68,16 +95,26 @@ class SyntheticConfig:
 
     train_per_class: int = 24
     val_per_class: int = 6
-    test_per_class: int = 8
+    test_per_class: int = 20  # 200 test videos: one video is 0.5 points of top-1
     num_frames: int = 32
     height: int = 96  # even, as yuv420p needs
     width: int = 128  # even, as yuv420p needs
     fps: int = 15
     seed: int = 0  # non-negative: it seeds numpy's SeedSequence
     color_cast: bool = True
+    # Dark corpus only: the fraction of full-scale charge an exposure collects, drawn log-uniformly per
+    # video from this range (divide both by 3 for a scene 3x darker), and the read noise in electrons RMS,
+    # drawn uniformly. Less light means fewer photons: the auto gain keeps the brightness, the noise grows.
+    exposure: tuple[float, float] = (0.03, 0.08)
+    read_noise: tuple[float, float] = (1.5, 5.0)
     workers: int = 2  # processes used to generate; 1 = in-process
 
     def __post_init__(self) -> None:
+        self.exposure, self.read_noise = tuple(self.exposure), tuple(self.read_noise)
+        if len(self.exposure) != 2 or not 0 < self.exposure[0] <= self.exposure[1] <= 1:
+            raise ValueError(f"exposure: need [low, high] with 0 < low <= high <= 1, got {self.exposure}")
+        if len(self.read_noise) != 2 or not 0 <= self.read_noise[0] <= self.read_noise[1]:
+            raise ValueError(f"read_noise: need [low, high] with 0 <= low <= high, got {self.read_noise}")
         if self.height % 2 or self.width % 2 or self.height < 16 or self.width < 16:
             raise ValueError(f"height and width must be even and >= 16, got {self.height}x{self.width}")
         if min(self.train_per_class, self.val_per_class, self.test_per_class) < 0:
@@ -277,8 +314,29 @@ class _Motion:
         )
 
 
+@dataclass(frozen=True)
+class _BrightMotion:
+    """Extra magnitudes of the bright corpus's motions, drawn for every bright video after `_Motion`."""
+
+    heading: float  # rad: direction of travel of zigzag, speed_up, slow_down, spin_and_move
+    period: float  # frames of zigzag, bounce, pulse and circle
+    amplitude: float  # px: zigzag's sideways swing, bounce's height, circle's radius
+    pulse: float  # log scale amplitude of pulse
+    phase: float  # rad: where on the circle the anchor frame is
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator, unit: float) -> _BrightMotion:
+        return cls(
+            heading=rng.uniform(0, 2 * np.pi),
+            period=rng.uniform(8.0, 14.0),
+            amplitude=rng.uniform(6.0, 10.0) * unit,
+            pulse=rng.uniform(0.2, 0.35),
+            phase=rng.uniform(0, 2 * np.pi),
+        )
+
+
 def _trajectory(
-    name: str, pose: np.ndarray, motion: _Motion, dt: np.ndarray
+    name: str, pose: np.ndarray, motion: _Motion, dt: np.ndarray, bright: _BrightMotion | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-frame (x, y, angle, scale) of the main object; `pose` holds them at the anchor frame dt = 0."""
     x, y, angle, scale = (np.full(dt.shape, value) for value in pose)
@@ -294,7 +352,40 @@ def _trajectory(
         offset = motion.osc_amplitude * np.sin(2 * np.pi * dt / motion.osc_period)
         x += offset * np.cos(motion.osc_axis)
         y += offset * np.sin(motion.osc_axis)
+    elif name in BRIGHT_CLASS_NAMES:
+        _bright_trajectory(name, (x, y, angle, scale), motion, bright, dt)
     return x, y, angle, scale
+
+
+def _bright_trajectory(
+    name: str, pose: tuple[np.ndarray, ...], motion: _Motion, bright: _BrightMotion, dt: np.ndarray
+) -> None:
+    """The bright corpus's motions, added in place to the (x, y, angle, scale) arrays of `pose`."""
+    x, y, angle, scale = pose
+    along = np.array([np.cos(bright.heading), np.sin(bright.heading)])
+    across = np.array([-along[1], along[0]])
+    half = max(1.0, float(np.abs(dt).max()))
+    travel = np.zeros_like(dt)  # distance along the heading
+    sideways = np.zeros_like(dt)
+    if name == "zigzag":  # steady drift with a triangle-wave swing across it
+        travel = 0.6 * motion.speed * dt
+        sideways = bright.amplitude * (2 / np.pi) * np.arcsin(np.sin(2 * np.pi * dt / bright.period))
+    elif name == "bounce":  # hops on a floor below the anchor (y grows downwards)
+        y -= bright.amplitude * np.abs(np.sin(np.pi * dt / bright.period))
+    elif name in ("speed_up", "slow_down"):  # speed goes 0 -> 2 v (speed_up) or 2 v -> 0 over the video
+        accel = (1 if name == "speed_up" else -1) * motion.speed / half
+        travel = motion.speed * dt + 0.5 * accel * dt**2
+    elif name == "spin_and_move":
+        travel = motion.speed * dt
+        angle += motion.spin * dt
+    elif name == "pulse":
+        scale *= np.exp(bright.pulse * np.sin(2 * np.pi * dt / bright.period))
+    elif name in ("circle_cw", "circle_ccw"):  # clockwise on screen, where y points down
+        turn = (1 if name == "circle_cw" else -1) * 2 * np.pi * dt / (1.5 * bright.period)
+        x += bright.amplitude * (np.cos(bright.phase + turn) - np.cos(bright.phase))
+        y += bright.amplitude * (np.sin(bright.phase + turn) - np.sin(bright.phase))
+    x += travel * along[0] + sideways * across[0]
+    y += travel * along[1] + sideways * across[1]
 
 
 def _distractor_layers(
@@ -313,13 +404,22 @@ def _distractor_layers(
     return behind, in_front
 
 
-def render_clean_video(label: int, rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray:
-    """Clean linear-radiance clip of class `label`: float32 (T, H, W, 3) in [0, 1].
+def _class_names(corpus: str) -> tuple[str, ...]:
+    if corpus not in CORPORA:
+        raise ValueError(f"corpus must be one of {tuple(CORPORA)}, got {corpus!r}")
+    return CORPORA[corpus]
 
-    Frame T // 2 is the anchor: given the same rng state it is identical for every class.
+
+def render_clean_video(
+    label: int, rng: np.random.Generator, config: SyntheticConfig, corpus: str = "dark"
+) -> np.ndarray:
+    """Clean linear-radiance clip of class `label` of `corpus`: float32 (T, H, W, 3) in [0, 1].
+
+    Frame T // 2 is the anchor: given the same rng state it is identical for every class of a corpus.
     """
-    if not 0 <= label < len(CLASS_NAMES):
-        raise ValueError(f"label must be in [0, {len(CLASS_NAMES)}), got {label}")
+    names = _class_names(corpus)
+    if not 0 <= label < len(names):
+        raise ValueError(f"label must be in [0, {len(names)}), got {label}")
     t, h, w = config.num_frames, config.height, config.width
     unit = min(h, w) / _REFERENCE_SIZE
     dt = np.arange(t, dtype=np.float64) - t // 2
@@ -337,7 +437,9 @@ def render_clean_video(label: int, rng: np.random.Generator, config: SyntheticCo
         [rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h, rng.uniform(0, 2 * np.pi), size]
     )
     motion = _Motion.sample(rng, unit)
-    path = np.column_stack(_trajectory(CLASS_NAMES[label], anchor, motion, dt))
+    # Drawn for the bright corpus only, so the dark videos stay what they were before it existed.
+    bright = _BrightMotion.sample(rng, unit) if corpus == "bright" else None
+    path = np.column_stack(_trajectory(names[label], anchor, motion, dt, bright))
     behind, in_front = _distractor_layers(rng, h, w, unit, dt)
     layers = [*behind, (sprite, path), *in_front]  # back to front
     offsets = rng.integers(-shake, shake + 1, size=(t, 2))
@@ -381,17 +483,25 @@ def _demosaic(raw: np.ndarray, channels: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def degrade_low_light(frames: np.ndarray, rng: np.random.Generator, color_cast: bool) -> np.ndarray:
+def degrade_low_light(
+    frames: np.ndarray,
+    rng: np.random.Generator,
+    color_cast: bool,
+    exposure: tuple[float, float] = (0.03, 0.08),
+    read_noise: tuple[float, float] = (1.5, 5.0),
+) -> np.ndarray:
     """Simulate a night-time capture of clean linear frames in [0, 1]; returns uint8 (T, H, W, 3).
 
     A short exposure collects a few percent of the full-scale charge on an RGGB Bayer sensor, photon
     arrival adds Poisson shot noise, the readout adds Gaussian noise, and the camera's auto gain
     amplifies signal and noise alike up to a still-dark target level. Demosaicking then spreads the
     noise spatially and across colours, as in real footage, before the 8-bit quantisation.
+    `exposure` (fraction of full scale collected, log-uniform) and `read_noise` (electrons RMS, uniform)
+    are the ranges each video's values are drawn from.
     """
-    exposure = np.exp(rng.uniform(np.log(0.03), np.log(0.08)))  # fraction of full scale collected
+    exposure = np.exp(rng.uniform(*np.log(exposure)))  # fraction of full scale collected
     full_scale = rng.uniform(1000.0, 3000.0)  # electrons at radiance 1 and full exposure
-    read_noise = rng.uniform(1.5, 5.0)  # electrons RMS
+    read_noise = rng.uniform(*read_noise)  # electrons RMS
     target = rng.uniform(0.035, 0.09)  # mean output level the auto gain settles at
     # Drawn even when casts are disabled so the remaining noise draws do not depend on the flag.
     has_cast = rng.random() < 0.5
@@ -407,6 +517,15 @@ def degrade_low_light(frames: np.ndarray, rng: np.random.Generator, color_cast: 
     gain = target / max(float(expected.mean()), 1e-3)
     rgb = _demosaic(electrons, channels) * np.float32(gain * 255.0)
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def encode_bright(frames: np.ndarray) -> np.ndarray:
+    """A well-lit, clean capture of linear frames in [0, 1]: uint8 sRGB (T, H, W, 3), as daylight video
+    is stored. The radiance is scaled so the clip's mean sits at a mid-grey 0.2 (about 0.48 after the
+    sRGB curve), the exposure an auto-exposing camera picks in daylight; no sensor noise to speak of."""
+    linear = np.clip(frames * np.float32(0.2 / max(float(frames.mean()), 1e-3)), 0.0, 1.0)
+    srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
+    return np.rint(srgb * 255.0).astype(np.uint8)
 
 
 def write_mp4(path: PathLike, frames_uint8: np.ndarray, fps: int) -> None:
@@ -441,19 +560,27 @@ class _VideoJob:
     split: str
     label: int
     index: int
+    corpus: str = "dark"
 
     @property
     def relpath(self) -> str:
-        name = CLASS_NAMES[self.label]
+        name = CORPORA[self.corpus][self.label]
         return f"{name}/{name}_{self.split}_{self.index:04d}.mp4"
 
 
 def _make_video(job: _VideoJob) -> None:
     """Top-level (hence picklable under "spawn") worker that renders, degrades and writes one video."""
-    # The video's own seed makes its content independent of worker count and scheduling order.
-    rng = np.random.default_rng([job.config.seed, SPLITS.index(job.split), job.label, job.index])
-    clean = render_clean_video(job.label, rng, job.config)
-    write_mp4(job.root / job.relpath, degrade_low_light(clean, rng, job.config.color_cast), job.config.fps)
+    # The video's own seed makes its content independent of worker count and scheduling order; the
+    # bright corpus's seeds carry one more entry, so its videos never repeat a dark video's scene.
+    config = job.config
+    key = [config.seed, SPLITS.index(job.split), job.label, job.index]
+    rng = np.random.default_rng(key if job.corpus == "dark" else [*key, 1])
+    clean = render_clean_video(job.label, rng, config, job.corpus)
+    if job.corpus == "bright":
+        frames = encode_bright(clean)
+    else:
+        frames = degrade_low_light(clean, rng, config.color_cast, config.exposure, config.read_noise)
+    write_mp4(job.root / job.relpath, frames, config.fps)
 
 
 def split_list_path(root: PathLike, split: str) -> Path:
@@ -463,15 +590,23 @@ def split_list_path(root: PathLike, split: str) -> Path:
     return Path(root) / "splits" / f"synthetic_split1_{split}.txt"
 
 
-def _marker_content(config: SyntheticConfig) -> dict[str, int | bool]:
-    return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "workers"}
+# Options of the low-light degradation, which the bright corpus does not apply.
+_DARK_ONLY = frozenset({"color_cast", "exposure", "read_noise"})
 
 
-def is_generated(root: PathLike, config: SyntheticConfig) -> bool:
-    """True iff a complete dataset for exactly this config (ignoring `workers`) is at `root`."""
+def _marker_content(config: SyntheticConfig, corpus: str = "dark") -> dict[str, object]:
+    skip = {"workers"} | (_DARK_ONLY if corpus == "bright" else set())
+    content = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in skip}
+    # As JSON reads them back: tuples are lists.
+    return {"corpus": corpus, **{k: list(v) if isinstance(v, tuple) else v for k, v in content.items()}}
+
+
+def is_generated(root: PathLike, config: SyntheticConfig, corpus: str = "dark") -> bool:
+    """True iff a complete dataset of `corpus` for exactly this config (ignoring `workers`, and for the
+    bright corpus the darkness options) is at `root`."""
     marker = Path(root) / MARKER_NAME
     try:
-        return json.loads(marker.read_text()) == _marker_content(config)
+        return json.loads(marker.read_text()) == _marker_content(config, corpus)
     except (OSError, ValueError):
         return False
 
@@ -484,24 +619,29 @@ def _write_split_lists(root: Path, jobs: list[_VideoJob]) -> None:
         split_list_path(root, split).write_text("".join(lines))
 
 
-def generate_dataset(root: PathLike, config: SyntheticConfig | None = None, progress: bool = False) -> Path:
-    """Write the dataset for `config` (default: `SyntheticConfig()`) under `root` and return it as a Path."""
+def generate_dataset(
+    root: PathLike, config: SyntheticConfig | None = None, progress: bool = False, corpus: str = "dark"
+) -> Path:
+    """Write the `corpus` ("dark": the target set; "bright": the pretraining set) for `config` (default:
+    `SyntheticConfig()`) under `root` and return it as a Path."""
     if config is None:
         config = SyntheticConfig()
+    names = _class_names(corpus)
     root = Path(root)
     # A stale marker must not vouch for a dataset that is about to be overwritten.
     (root / MARKER_NAME).unlink(missing_ok=True)
     jobs = [
-        _VideoJob(root, config, split, label, k)
+        _VideoJob(root, config, split, label, k, corpus)
         for split in SPLITS
-        for label in range(len(CLASS_NAMES))
+        for label in range(len(names))
         for k in range(config.per_class(split))
     ]
-    for name in CLASS_NAMES:
+    for name in names:
         (root / name).mkdir(parents=True, exist_ok=True)
     (root / "splits").mkdir(parents=True, exist_ok=True)
 
-    with tqdm(total=len(jobs), desc="synthetic videos", file=sys.stderr, disable=not progress) as bar:
+    bar = tqdm(total=len(jobs), desc=f"synthetic videos ({corpus})", file=sys.stderr, disable=not progress)
+    with bar:
         if config.workers == 1:
             for job in jobs:
                 _make_video(job)
@@ -515,5 +655,5 @@ def generate_dataset(root: PathLike, config: SyntheticConfig | None = None, prog
                     bar.update()
 
     _write_split_lists(root, jobs)
-    (root / MARKER_NAME).write_text(json.dumps(_marker_content(config), indent=2))
+    (root / MARKER_NAME).write_text(json.dumps(_marker_content(config, corpus), indent=2))
     return root
