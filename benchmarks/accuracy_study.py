@@ -1,20 +1,24 @@
-"""Accuracy study on the generated dark video, in the structure of the paper's ablation: the teacher on
-the enhanced view, the student alone on the original view, the student with logit KD, the two-stream
-model (both views, twice the cost), and the students fed the enhanced view at test time. Mean and
-spread over seeds (the model seed; the dataset is the same generated one).
+"""Accuracy study on the generated dark video, in the structure of the paper's ablation: teachers on the
+enhanced and on the dark view, the student alone, the student with logit KD, the two-stream model (both
+views, twice the cost) and GenKD; each from the bright-pretrained weights and from scratch, side by side;
+then the four central rows at several light levels, drawn as a PNG.
 
-    python -m benchmarks.accuracy_study --out benchmarks/results/accuracy_study.json
+    python -m benchmarks.accuracy_study --out benchmarks/results/accuracy_study.json \\
+        --png benchmarks/results/accuracy_vs_light.png
 
-Runs the shipped configs/synthetic/*.yaml through the real CLI (fit, then test of the best checkpoint):
-4 fits per seed, about 8 minutes per seed on a quiet 2-core CPU. Fewer --epochs than the configs' 25
-cut the run short before the tiny nets learn the motion (they learn late, around epoch 9 of 25).
+Runs the shipped configs/synthetic/*.yaml through the real CLI (fit, then a test of the chosen checkpoint;
+the test split has 200 videos, one video is 0.5 points). Pretraining (configs/synthetic/pretrain.yaml, one
+checkpoint per backbone, as the field has one Kinetics checkpoint) runs once and is reused. Every figure
+is written to --out as soon as it is measured, and a rerun with the same --out and --epochs skips what is
+there, so an interrupted study resumes. A reduced run: e.g. --seeds 0 1 --rows teacher_enhanced student
+--light_levels 1.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 from benchmarks.common import (
     markdown_table,
@@ -24,80 +28,221 @@ from benchmarks.common import (
     working_dir,
     write_json,
 )
-from dlkdd.checkpointing import load_checkpoint
 from dlkdd.cli import main as cli_main
-from dlkdd.quickstart import fit_and_test
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "synthetic"
+TEACHER, STUDENT = "tiny_r2plus1d", "tiny3d"
+DEFAULT_EXPOSURE = (0.03, 0.08)  # SyntheticConfig's: light level 1
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    config: str
+    backbone: str  # whose pretrained weights it starts from
+    extra: tuple[str, ...] = ()
+    needs: str | None = None  # the row whose checkpoint is its teacher
+
+
 ROWS = {
-    "teacher": "teacher (enhanced view)",
-    "two_stream": "two-stream (original + enhanced, 2x cost)",
-    "baseline": "student alone (original view)",
-    "distill": "student + logit KD (original view)",
-    "baseline_on_enhanced": "student alone, enhanced view at test",
-    "distill_on_enhanced": "student + logit KD, enhanced view at test",
+    "teacher_enhanced": Row("teacher, enhanced view (GIC)", "teacher.yaml", TEACHER),
+    "teacher_dark": Row("teacher, dark view (identity enhancer)", "teacher.yaml", TEACHER,
+                        ("--data.enhancer=identity", "--data.enhancer_options={}")),
+    "student": Row("student alone, dark view", "baseline.yaml", STUDENT),
+    "student_kd": Row("student + logit KD, dark view", "distill.yaml", STUDENT, needs="teacher_enhanced"),
+    "two_stream": Row("two-stream, dark + enhanced (2x cost)", "two_stream.yaml", STUDENT),
+    "genkd": Row("student + GenKD, dark view", "distill_genkd.yaml", STUDENT, needs="genkd_teacher"),
 }
+# GenKD's phase 1 (the teacher's feature model); a step of the genkd row, not a row of the table.
+GENKD_TEACHER = Row("GenKD phase 1", "teacher_genkd.yaml", TEACHER, needs="teacher_enhanced")
+CENTRAL = ["teacher_enhanced", "teacher_dark", "student", "student_kd"]
+INITS = ("pretrained", "scratch")
 
 
-def top1_on_enhanced(config: Path, overrides: list[str], checkpoint: str) -> float:
-    """The same weights tested on the enhanced view. LightningCLI rebuilds a model from its checkpoint's
-    own hyperparameters (they win over --model options), so the view is changed in a copy."""
-    state = load_checkpoint(checkpoint)
-    state["hyper_parameters"]["view"] = "enhanced"
-    copy = Path(checkpoint).with_name("on_enhanced_view.ckpt")
-    torch.save(state, copy)
-    test = cli_main(["test", "--config", str(config), *overrides, "--ckpt_path", str(copy)])
-    return float(test.trainer.callback_metrics["test/top1"])
+def exposure_of(level: float) -> list[float]:
+    """Light level L: L times less light than the default, i.e. its exposure range divided by L."""
+    return [round(e / level, 6) for e in DEFAULT_EXPOSURE]
 
 
-def one_seed(seed: int, overrides: list[str]) -> dict[str, float]:
-    common = [f"--seed_everything={seed}", *overrides]
-    teacher_ckpt, teacher = fit_and_test(CONFIGS / "teacher.yaml", common)
-    _, two_stream = fit_and_test(CONFIGS / "two_stream.yaml", common)
-    baseline_ckpt, baseline = fit_and_test(CONFIGS / "baseline.yaml", common)
-    distill_args = [*common, f"--model.init_args.teacher_checkpoint={teacher_ckpt}"]
-    distill_ckpt, distill = fit_and_test(CONFIGS / "distill.yaml", distill_args)
-    return {
-        "teacher": teacher,
-        "two_stream": two_stream,
-        "baseline": baseline,
-        "distill": distill,
-        "baseline_on_enhanced": top1_on_enhanced(CONFIGS / "baseline.yaml", common, baseline_ckpt),
-        "distill_on_enhanced": top1_on_enhanced(CONFIGS / "distill.yaml", distill_args, distill_ckpt),
-    }
+class Study:
+    def __init__(self, args, extra: list[str]) -> None:
+        self.args = args
+        self.base = [*extra, "--trainer.logger=false", "--trainer.enable_progress_bar=false",
+                     "--trainer.enable_model_summary=false"]
+        out = args.out
+        previous = json.loads(out.read_text()) if out is not None and out.is_file() else {}
+        kept = ("epochs", "checkpoint", "pretrain_epochs")
+        same = all(previous.get("settings", {}).get(k) == getattr(args, k) for k in kept)
+        self.figures: dict = previous.get("figures", {}) if same else {}
+        self.pretrained: dict[str, str] = {}
+
+    def save(self) -> None:
+        write_json(self.args.out, {"settings": self.settings(), "figures": self.figures,
+                                   "summary": self.summary()})
+
+    def settings(self) -> dict:
+        a = self.args
+        return {"epochs": a.epochs, "checkpoint": a.checkpoint, "seeds": a.seeds, "rows": a.rows,
+                "inits": a.inits, "light_levels": a.light_levels, "light_seeds": a.light_seeds,
+                "pretrain_epochs": a.pretrain_epochs, "exposures": {f"{v:g}": exposure_of(v)
+                                                                   for v in a.light_levels}}
+
+    def pretrain(self) -> None:
+        """Stage 0 once per backbone, in the work folder; reused when there."""
+        for backbone in (TEACHER, STUDENT):
+            folder = (self.args.workdir / "pretrain" / backbone).resolve()
+            path = folder / "pretrained.ckpt"
+            if not path.is_file():
+                epochs = [] if self.args.pretrain_epochs is None else [
+                    f"--trainer.max_epochs={self.args.pretrain_epochs}"]
+                root = self.args.root.resolve().parent / "synthetic_bright"  # beside the dark set
+                cli_main(["fit", "--config", str(CONFIGS / "pretrain.yaml"), *self.base, *epochs,
+                          f"--data.root={root}", f"--model.init_args.backbone={backbone}",
+                          f"--trainer.callbacks.init_args.dirpath={folder}"])
+            self.pretrained[backbone] = str(path)
+
+    def fit_and_test(self, row: Row, level: float, init: str, seed: int, teacher: str | None) -> tuple:
+        a = self.args
+        root = a.root.resolve() if level == 1 else a.root.resolve().with_name(f"{a.root.name}_dark{level:g}")
+        weights = self.pretrained[row.backbone] if init == "pretrained" else "null"
+        if row is GENKD_TEACHER:
+            weights = teacher  # phase 1 models the trained teacher
+        epochs = [] if a.epochs is None else [f"--trainer.max_epochs={a.epochs}"]
+        args = [f"--seed_everything={seed}", *self.base, *epochs,
+                f"--data.root={root}", f"--data.synthetic.exposure={exposure_of(level)}",
+                f"--model.init_args.pretrained={weights}", *row.extra]
+        if teacher is not None and row is not GENKD_TEACHER:
+            args.append(f"--model.init_args.teacher_checkpoint={teacher}")
+        config = str(CONFIGS / row.config)
+        fit = cli_main(["fit", "--config", config, *args])
+        callback = fit.trainer.checkpoint_callback
+        best = a.checkpoint == "best" or row is GENKD_TEACHER  # phase 1: the lowest CVAE loss
+        chosen = callback.best_model_path if best else callback.last_model_path
+        if row is GENKD_TEACHER:
+            return chosen, None
+        test = cli_main(["test", "--config", config, *args, "--ckpt_path", chosen])
+        return chosen, float(test.trainer.callback_metrics["test/top1"])
+
+    def run_cell(self, level: float, init: str, seed: int, rows: list[str]) -> None:
+        """The rows of one (light level, init, seed), teachers first: the students learn from them."""
+        cell = self.figures.setdefault(f"{level:g}", {}).setdefault(init, {})
+        checkpoints: dict[str, str] = {}
+        todo = [r for r in rows if str(seed) not in cell.get(r, {})]
+        if not todo:
+            return
+        needed = set(todo)
+        for key in todo:  # a student's teacher is fitted too, even when its own figure is known
+            dep = ROWS[key].needs
+            while dep is not None:
+                needed.add(dep)
+                dep = (GENKD_TEACHER if dep == "genkd_teacher" else ROWS[dep]).needs
+        order = [k for k in ("teacher_enhanced", "genkd_teacher", *ROWS) if k in needed]
+        with working_dir(self.args.workdir.resolve() / f"light{level:g}" / init / f"seed{seed}"):
+            for key in dict.fromkeys(order):
+                row = GENKD_TEACHER if key == "genkd_teacher" else ROWS[key]
+                teacher = checkpoints.get(row.needs) if row.needs else None
+                checkpoints[key], top1 = self.fit_and_test(row, level, init, seed, teacher)
+                if top1 is not None and key in todo:
+                    cell.setdefault(key, {})[str(seed)] = top1
+                    print(f"light {level:g}, {init}, seed {seed}: {ROWS[key].label} {100 * top1:.2f} %",
+                          flush=True)
+                    self.save()
+
+    def summary(self) -> dict:
+        out: dict = {}
+        for level, inits in self.figures.items():
+            for init, rows in inits.items():
+                for key, seeds in rows.items():
+                    mean, sd = mean_and_spread(list(seeds.values()))
+                    out.setdefault(level, {}).setdefault(init, {})[key] = {
+                        "mean": mean, "sd": sd, "n": len(seeds)}
+        return out
+
+    def table(self) -> str:
+        summary = self.summary().get("1", {})
+        rows = []
+        for key in self.args.rows:
+            cells = [ROWS[key].label]
+            for init in self.args.inits:
+                s = summary.get(init, {}).get(key)
+                seeds = self.figures["1"].get(init, {}).get(key, {})
+                cells.append("-" if s is None else f"{100 * s['mean']:.2f} ± {100 * s['sd']:.2f}")
+                cells.append(" / ".join(f"{100 * seeds[str(x)]:.1f}" for x in self.args.seeds
+                                        if str(x) in seeds))
+            rows.append(cells)
+        header = ["model"]
+        for init in self.args.inits:
+            header += [f"{init}: top-1 % (mean ± sd)", "per seed"]
+        return markdown_table(header, rows)
+
+
+def plot(figures: dict, rows: list[str], path: Path, init: str = "pretrained") -> None:
+    """Top-1 against the exposure (log axis), one line per row, error bars of one sample sd."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    levels = sorted((float(v) for v in figures), reverse=True)
+    for key in rows:
+        points = []
+        for level in levels:
+            seeds = figures[f"{level:g}"].get(init, {}).get(key, {})
+            if seeds:
+                mean, sd = mean_and_spread(list(seeds.values()))
+                points.append((sum(exposure_of(level)) / 2, 100 * mean, 100 * sd))
+        if points:
+            x, y, err = zip(*points, strict=True)
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=ROWS[key].label)
+    ax.set_xscale("log")
+    ax.set_xlabel("exposure (fraction of full-scale charge, mid-range; less = darker)")
+    ax.set_ylabel("test top-1 (%)")
+    ax.set_title(f"Generated dark video, {init} start: accuracy vs light")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = parser(__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
+    p.add_argument("--inits", nargs="+", choices=INITS, default=list(INITS))
+    p.add_argument("--epochs", type=int, default=None, help="every fit's; default: the configs' own")
+    p.add_argument("--pretrain_epochs", type=int, default=None, help="default: pretrain.yaml's")
+    p.add_argument("--checkpoint", choices=("last", "best"), default="last",
+                   help="the checkpoint tested: the last epoch's, or the best on the validation split")
+    p.add_argument("--light_levels", type=float, nargs="+", default=[1, 3, 10],
+                   help="L times less light than the default (exposure / L); 1 is the main table")
+    p.add_argument("--light_seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--light_rows", nargs="+", choices=list(ROWS), default=CENTRAL)
+    p.add_argument("--png", type=Path, default=None, help="draw top-1 vs exposure here")
     p.add_argument("--root", type=Path, default=Path("data/synthetic"),
-                   help="the generated dataset (made on first use)")
+                   help="the generated dataset (made on first use); darker levels go beside it")
     p.add_argument("--workdir", type=Path, default=Path("runs/accuracy_study"))
     p.epilog = "Any other option goes to every run, e.g. --data.num_workers=0"
     args, extra = p.parse_known_args(argv)
     quiet_lightning()
-    overrides = [*extra, f"--trainer.max_epochs={args.epochs}", f"--data.root={args.root.resolve()}",
-                 "--trainer.logger=false", "--trainer.enable_progress_bar=false",
-                 "--trainer.enable_model_summary=false"]
-    per_seed = {}
-    for seed in args.seeds:
-        with working_dir(args.workdir.resolve() / f"seed{seed}"):
-            per_seed[seed] = one_seed(seed, overrides)
-        scores = ", ".join(f"{key} {100 * top1:.2f}" for key, top1 in per_seed[seed].items())
-        print(f"seed {seed}: {scores}", flush=True)
-
-    summary = {}
-    for key in ROWS:
-        mean, spread = mean_and_spread([per_seed[s][key] for s in args.seeds])
-        summary[key] = {"mean": mean, "std": spread}
-    rows = [[ROWS[k], f"{100 * v['mean']:.2f} ± {100 * v['std']:.2f}"] for k, v in summary.items()]
-    print(f"\nTest top-1 (%) on the generated test split, mean ± std over seeds {args.seeds}, "
-          f"{args.epochs} epochs:\n")
-    print(markdown_table(["model", "top-1 %"], rows))
-    results = {"epochs": args.epochs, "seeds": args.seeds, "per_seed": per_seed, "summary": summary}
-    write_json(args.out, results)
-    return results
+    study = Study(args, extra)
+    if "pretrained" in args.inits or any(level != 1 for level in args.light_levels):
+        study.pretrain()
+    for init in args.inits:
+        for seed in args.seeds:
+            study.run_cell(1, init, seed, args.rows)
+    for level in args.light_levels:
+        if level != 1:
+            for seed in args.light_seeds:
+                study.run_cell(level, "pretrained", seed, args.light_rows)
+    study.save()
+    print(f"\nTest top-1 (%) on the generated test videos, default light, {args.checkpoint} checkpoint:\n")
+    print(study.table())
+    if args.png is not None:
+        plot(study.figures, args.light_rows, args.png)
+    return {"figures": study.figures, "summary": study.summary()}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """`dlkdd quickstart`: the whole dual-light pipeline on the generated dark video, on CPU, in minutes.
 
-Runs the shipped configs exactly as a user would (teacher fit, student-alone baseline fit, student
-distillation fit, a test of each on its best checkpoint) and prints the three test top-1 figures.
+Runs the shipped configs exactly as a user would: pretraining of the student's and the teacher's
+backbones on the generated bright corpus (once: a later run reuses the checkpoints, like the dataset),
+then teacher fit, student-alone baseline fit, student distillation fit, each starting from those weights,
+a test of each on its best checkpoint, and prints the three test top-1 figures.
 """
 
 from __future__ import annotations
@@ -22,14 +24,37 @@ def fit_and_test(config: Path, extra: list[str]) -> tuple[str, float]:
     return best, float(test.trainer.callback_metrics["test/top1"])
 
 
+PRETRAINED = Path("runs/synthetic/pretrain")  # where configs/synthetic/*.yaml read the pretrained weights
+BACKBONES = ("tiny3d", "tiny_r2plus1d")  # the student's and the teacher's
+
+
+def pretrain(config: Path, overrides: list[str]) -> None:
+    """Stage 0, once per backbone: a checkpoint already there is reused. Only the trainer options and the
+    seed of `overrides` apply: the data options are the dark set's, and pretrain.yaml has its own."""
+    own = [o for o in overrides if o.startswith(("--trainer.", "--seed_everything"))]
+    for backbone in BACKBONES:
+        folder = PRETRAINED / backbone
+        if (folder / "pretrained.ckpt").is_file():
+            print(f"Reusing the pretrained {backbone}: {folder / 'pretrained.ckpt'}")
+            continue
+        fit = cli_main(["fit", "--config", str(config), *own, f"--model.init_args.backbone={backbone}",
+                        f"--trainer.callbacks.init_args.dirpath={folder}"])
+        top1 = fit.trainer.callback_metrics.get("val/top1")
+        if top1 is not None:
+            print(f"Pretrained {backbone} on the bright corpus: val top-1 {100 * float(top1):.2f} %")
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="dlkdd quickstart", description=__doc__)
     parser.add_argument("--configs", type=Path, default=REPO_CONFIGS, help="folder of the synthetic configs")
-    parser.epilog = "Any other option goes to every run, e.g. --trainer.max_epochs=2 --data.root=DIR"
+    parser.epilog = ("Any other option goes to every run (to pretraining: the --trainer options), e.g. "
+                     "--trainer.max_epochs=2 --data.root=DIR; scratch: --model.init_args.pretrained=null")
     args, overrides = parser.parse_known_args(argv)
     if not (args.configs / "teacher.yaml").is_file():
         parser.error(f"no teacher.yaml in {args.configs}: pass --configs <repo>/configs/synthetic")
 
+    if not any(o.startswith("--model.init_args.pretrained") for o in overrides):
+        pretrain(args.configs / "pretrain.yaml", overrides)
     teacher_ckpt, teacher_top1 = fit_and_test(args.configs / "teacher.yaml", overrides)
     _, baseline_top1 = fit_and_test(args.configs / "baseline.yaml", overrides)
     distill_extra = [*overrides, f"--model.init_args.teacher_checkpoint={teacher_ckpt}"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,13 +24,14 @@ def tiny_root(tmp_path_factory) -> Path:
     return generate_dataset(tmp_path_factory.mktemp("synthetic"), TINY)
 
 
-def tiny_data_args(root: Path) -> list[str]:
-    """CLI overrides that point a synthetic config at the tiny dataset, with clips that fit it."""
-    synthetic = ",".join(f'"{k}": {v if not isinstance(v, bool) else str(v).lower()}'
-                         for k, v in asdict(TINY).items())
+def tiny_data_args(root: Path, from_scratch: bool = True) -> list[str]:
+    """CLI overrides that point a synthetic config at the tiny dataset, with clips that fit it; and, for
+    a classifier config, start from random weights instead of the pretraining stage's checkpoint
+    (`from_scratch=False` for a config whose model has no `pretrained`, e.g. enhancer.yaml)."""
     return [
+        *(["--model.init_args.pretrained=null"] if from_scratch else []),
         f"--data.root={root}",
-        f"--data.synthetic={{{synthetic}}}",
+        f"--data.synthetic={json.dumps(asdict(TINY))}",
         "--data.clip_len=4",
         "--data.frame_size=[32, 43]",
         "--data.crop_size=28",

@@ -10,10 +10,11 @@ import yaml
 
 from dlkdd.cli import main
 from dlkdd.data import DarkVideoDataModule
+from dlkdd.data.synthetic import BRIGHT_CLASS_NAMES
 from dlkdd.enhance import ZeroDCE
 from dlkdd.models import DistillModule, EnhancerModule, TeacherModule, TwoStreamModule
 
-from .conftest import CONFIGS
+from .conftest import CONFIGS, save_as_fit_would
 
 ALL_YAML = sorted(CONFIGS.rglob("*.yaml"))
 STAGE_YAML = [p for p in ALL_YAML if "model" in yaml.safe_load(p.read_text())]
@@ -36,11 +37,24 @@ def _write_enhancer_checkpoint(declared: dict) -> None:
         torch.save(ZeroDCE().state_dict(), checkpoint)
 
 
+def _write_pretrained_checkpoint(declared: dict) -> None:
+    """A config that starts from the pretraining stage's weights (configs/synthetic/pretrain.yaml) gets a
+    real, untrained checkpoint of the bright corpus's classes at that relative path."""
+    init = declared["model"].get("init_args", {})
+    checkpoint = init.get("pretrained")
+    if checkpoint and checkpoint.startswith("runs/"):
+        Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+        names = list(BRIGHT_CLASS_NAMES)
+        module = TeacherModule(len(names), init["backbone"], class_names=names)
+        save_as_fit_would(module, Path(checkpoint))
+
+
 @pytest.mark.parametrize("config", STAGE_YAML, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_stage_config_instantiates(config: Path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative run folders land in tmp
     declared = yaml.safe_load(config.read_text())
     _write_enhancer_checkpoint(declared)
+    _write_pretrained_checkpoint(declared)
     cli = main(["--config", str(config), "--trainer.accelerator=cpu"], run=False)
     expected = {
         "TeacherModule": TeacherModule,

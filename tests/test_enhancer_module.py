@@ -22,7 +22,8 @@ TERMS = ("loss", "spatial", "exposure", "color", "illumination", "brightness")
 def test_enhancer_fit_then_a_teacher_sees_its_view(tiny_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the configs' relative run folders land here
     data = tiny_data_args(tiny_root)
-    fit = main(["fit", "--config", str(CONFIGS / "synthetic/enhancer.yaml"), *data, *QUIET,
+    fit = main(["fit", "--config", str(CONFIGS / "synthetic/enhancer.yaml"),
+                *tiny_data_args(tiny_root, from_scratch=False), *QUIET,
                 "--trainer.max_epochs=2", "--model.init_args.lr=0.003"])
     logged = set(fit.trainer.callback_metrics)
     assert {f"{stage}/{term}" for stage in ("train", "val") for term in TERMS} <= logged

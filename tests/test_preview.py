@@ -18,7 +18,7 @@ def test_preview_writes_a_picture_and_a_video_of_every_enhancer(tiny_root, tmp_p
     checkpoint = tmp_path / "zero_dce.ckpt"
     torch.save(ZeroDCE().state_dict(), checkpoint)
     png, mp4 = main([
-        *tiny_data_args(tiny_root),
+        *tiny_data_args(tiny_root, from_scratch=False),
         "--data.enhancer=gic", "--data.enhancer_options={gamma: 3.0}",
         "--enhancers=[gic, clahe, zero_dce]",
         f"--enhancer_options={{zero_dce: {{checkpoint: {checkpoint}}}}}",
@@ -40,4 +40,4 @@ def test_preview_writes_a_picture_and_a_video_of_every_enhancer(tiny_root, tmp_p
 
 def test_preview_names_the_option_of_an_unknown_enhancer(tiny_root, tmp_path):
     with pytest.raises(KeyError, match=r"option --enhancers\). Did you mean 'gic'"):
-        main([*tiny_data_args(tiny_root), "--enhancers=[gci]", f"--out={tmp_path}"])
+        main([*tiny_data_args(tiny_root, from_scratch=False), "--enhancers=[gci]", f"--out={tmp_path}"])

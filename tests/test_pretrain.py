@@ -1,0 +1,130 @@
+"""The pretraining stage: configs/synthetic/pretrain.yaml on the generated bright corpus, then its checkpoint
+loaded with the head replaced into every module the synthetic configs build (the path real users take with
+Kinetics or IG-65M weights)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+
+from dlkdd.cli import main
+from dlkdd.data.synthetic import BRIGHT_CLASS_NAMES, CLASS_NAMES, generate_dataset
+from dlkdd.models import DistillModule, TeacherModule, TwoStreamModule
+
+from .conftest import CONFIGS, TINY, save_as_fit_would, tiny_data_args
+
+SYNTHETIC = CONFIGS / "synthetic"
+QUIET = ["--trainer.accelerator=cpu", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
+         "--trainer.enable_model_summary=false"]
+SHORT = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"]
+
+
+@pytest.fixture(scope="module")
+def bright_root(tmp_path_factory) -> Path:
+    return generate_dataset(tmp_path_factory.mktemp("bright"), TINY, corpus="bright")
+
+
+def pretrain_args(root: Path) -> list[str]:
+    """The tiny bright corpus and clips that fit it (pretrain.yaml sizes its own corpus)."""
+    return [f"--data.root={root}", f"--data.synthetic={json.dumps(asdict(TINY))}", "--data.clip_len=4",
+            "--data.frame_size=[32, 43]", "--data.crop_size=28", "--data.batch_size=4",
+            "--data.num_workers=0"]
+
+
+def _net_state(module) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in module.state_dict().items() if k.startswith("net.")}
+
+
+@pytest.mark.slow
+def test_pretrain_checkpoints_start_every_synthetic_module_with_a_new_head(bright_root, tiny_root, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the configs' relative run folders land here, as in a user's checkout
+    config = str(SYNTHETIC / "pretrain.yaml")
+    student = main(["fit", "--config", config, *pretrain_args(bright_root), *QUIET, *SHORT])
+    assert student.datamodule.class_names == list(BRIGHT_CLASS_NAMES)
+    assert "train/loss" in student.trainer.callback_metrics
+    # The teacher's backbone: the command pretrain.yaml documents.
+    teacher = main(["fit", "--config", config, *pretrain_args(bright_root), *QUIET, *SHORT,
+                    "--model.init_args.backbone=tiny_r2plus1d",
+                    "--trainer.callbacks.init_args.dirpath=runs/synthetic/pretrain/tiny_r2plus1d"])
+    pretrained = {}
+    for fit, name in ((student, "tiny3d"), (teacher, "tiny_r2plus1d")):
+        path = tmp_path / "runs/synthetic/pretrain" / name / "pretrained.ckpt"
+        assert Path(fit.trainer.checkpoint_callback.best_model_path) == path  # what the configs read
+        pretrained[name] = _net_state(fit.model.backbone)
+        assert fit.model.backbone.head.out_features == len(BRIGHT_CLASS_NAMES)
+
+    # Each synthetic config, as shipped (pretrained: the paths above), on the dark data.
+    data = [a for a in tiny_data_args(tiny_root) if "pretrained" not in a]
+    teacher_file = save_as_fit_would(TeacherModule(len(CLASS_NAMES), "tiny_r2plus1d"), tmp_path / "t.ckpt")
+    cases = {
+        "teacher.yaml": (TeacherModule, "tiny_r2plus1d"),
+        "baseline.yaml": (TeacherModule, "tiny3d"),
+        "distill.yaml": (DistillModule, "tiny3d"),
+        "two_stream.yaml": (TwoStreamModule, "tiny3d"),
+        "distill_genkd.yaml": (DistillModule, "tiny3d"),
+    }
+    for name, (kind, backbone) in cases.items():
+        cli = main(["--config", str(SYNTHETIC / name), *data, *QUIET,
+                    f"--model.init_args.teacher_checkpoint={teacher_file}" if kind is DistillModule else
+                    "--seed_everything=0"], run=False)
+        assert type(cli.model) is kind and cli.model.hparams.backbone == backbone, name
+        backbones = [cli.model.backbone]
+        if kind is TwoStreamModule:
+            backbones.append(cli.model.enhanced_backbone)
+        for loaded in backbones:
+            assert loaded.head.out_features == len(CLASS_NAMES), name  # the head is the dark task's
+            state = _net_state(loaded)
+            assert state.keys() == pretrained[backbone].keys()
+            for key, tensor in pretrained[backbone].items():
+                torch.testing.assert_close(state[key], tensor, msg=f"{name}: {key}")
+
+    # One option away: from scratch.
+    scratch = main(["--config", str(SYNTHETIC / "baseline.yaml"), *data, *QUIET,
+                    "--model.init_args.pretrained=null"], run=False)
+    weights = _net_state(scratch.model.backbone)
+    floats = {k: v for k, v in pretrained["tiny3d"].items() if v.is_floating_point()}
+    assert any(not torch.equal(weights[k], v) for k, v in floats.items())
+
+
+def test_a_missing_pretrain_checkpoint_names_the_file(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = [a for a in tiny_data_args(tiny_root) if "pretrained" not in a]
+    with pytest.raises(FileNotFoundError, match="runs/synthetic/pretrain/tiny3d/pretrained.ckpt"):
+        main(["--config", str(SYNTHETIC / "baseline.yaml"), *data, *QUIET], run=False)
+
+
+@pytest.mark.slow
+def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path):
+    from benchmarks import accuracy_study
+
+    data = [a for a in tiny_data_args(tiny_root) if "pretrained" not in a and "root" not in a]
+    out, png = tmp_path / "study.json", tmp_path / "light.png"
+    argv = ["--seeds", "0", "--rows", "teacher_dark", "student_kd", "--inits", "pretrained", "scratch",
+            "--epochs", "1", "--pretrain_epochs", "1", "--light_levels", "1", "3", "--light_seeds", "0",
+            "--light_rows", "student_kd", "--root", str(tiny_root), "--workdir", str(tmp_path / "runs"),
+            "--out", str(out), "--png", str(png), *data, "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1", "--trainer.accelerator=cpu"]
+    accuracy_study.main(argv)
+    results = json.loads(out.read_text())
+    figures = results["figures"]
+    assert set(figures["1"]) == {"pretrained", "scratch"}
+    assert set(figures["1"]["pretrained"]) == {"teacher_dark", "student_kd"}  # the KD teacher: fitted, no row
+    assert set(figures["3"]["pretrained"]) == {"student_kd"}
+    assert 0.0 <= figures["3"]["pretrained"]["student_kd"]["0"] <= 1.0
+    assert results["settings"]["exposures"]["3"] == [0.01, 0.026667]
+    assert results["summary"]["1"]["scratch"]["student_kd"]["n"] == 1
+    assert png.stat().st_size > 10_000
+    # Darker light is a dataset of its own beside the default one, made with 3x less exposure.
+    darker = json.loads((tiny_root.with_name(f"{tiny_root.name}_dark3") / ".synthetic.json").read_text())
+    assert darker["exposure"] == [0.01, 0.026667]
+    # A rerun with the same --out fits nothing again: no run folder comes back.
+    shutil.rmtree(tmp_path / "runs" / "light1")
+    accuracy_study.main(argv)
+    assert json.loads(out.read_text())["figures"] == figures
+    assert not (tmp_path / "runs" / "light1").exists()
