@@ -17,6 +17,7 @@ there, so an interrupted study resumes. A reduced run: e.g. --seeds 0 1 --rows t
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,14 +72,25 @@ class Study:
                      "--trainer.enable_model_summary=false"]
         out = args.out
         previous = json.loads(out.read_text()) if out is not None and out.is_file() else {}
-        kept = ("epochs", "checkpoint", "pretrain_epochs")
+        kept = ("epochs", "pretrain_epochs")
         same = all(previous.get("settings", {}).get(k) == getattr(args, k) for k in kept)
-        self.figures: dict = previous.get("figures", {}) if same else {}
+        # figures[checkpoint][light level][init][row][seed] = test top-1; both checkpoints of every fit
+        # are tested, so the choice between them is itself measured.
+        self.all_figures: dict = previous.get("all_figures", {}) if same else {}
+        self.seconds: dict = previous.get("fit_seconds", {}) if same else {}
         self.pretrained: dict[str, str] = {}
 
+    @property
+    def figures(self) -> dict:
+        return self.all_figures.setdefault(self.args.checkpoint, {})
+
     def save(self) -> None:
-        write_json(self.args.out, {"settings": self.settings(), "figures": self.figures,
-                                   "summary": self.summary()})
+        write_json(self.args.out, {
+            "settings": self.settings(), "figures": self.figures, "summary": self.summary(),
+            "all_figures": self.all_figures,
+            "summary_by_checkpoint": {c: self.summary(f) for c, f in self.all_figures.items()},
+            "fit_seconds": self.seconds,
+        })
 
     def settings(self) -> dict:
         a = self.args
@@ -114,20 +126,29 @@ class Study:
         if teacher is not None and row is not GENKD_TEACHER:
             args.append(f"--model.init_args.teacher_checkpoint={teacher}")
         config = str(CONFIGS / row.config)
+        start = time.perf_counter()
         fit = cli_main(["fit", "--config", config, *args])
+        seconds = time.perf_counter() - start
         callback = fit.trainer.checkpoint_callback
-        best = a.checkpoint == "best" or row is GENKD_TEACHER  # phase 1: the lowest CVAE loss
-        chosen = callback.best_model_path if best else callback.last_model_path
+        paths = {"last": callback.last_model_path, "best": callback.best_model_path}
         if row is GENKD_TEACHER:
-            return chosen, None
-        test = cli_main(["test", "--config", config, *args, "--ckpt_path", chosen])
-        return chosen, float(test.trainer.callback_metrics["test/top1"])
+            return paths["best"], {}, seconds  # phase 1: the lowest CVAE loss
+        top1 = {}
+        for name, path in paths.items():
+            test = cli_main(["test", "--config", config, *args, "--ckpt_path", path])
+            top1[name] = float(test.trainer.callback_metrics["test/top1"])
+        # A student's teacher is the teacher's reported checkpoint.
+        return paths[a.checkpoint], top1, seconds
 
     def run_cell(self, level: float, init: str, seed: int, rows: list[str]) -> None:
         """The rows of one (light level, init, seed), teachers first: the students learn from them."""
-        cell = self.figures.setdefault(f"{level:g}", {}).setdefault(init, {})
+
+        def cell(checkpoint: str) -> dict:
+            by_level = self.all_figures.setdefault(checkpoint, {}).setdefault(f"{level:g}", {})
+            return by_level.setdefault(init, {})
+
         checkpoints: dict[str, str] = {}
-        todo = [r for r in rows if str(seed) not in cell.get(r, {})]
+        todo = [r for r in rows if str(seed) not in cell(self.args.checkpoint).get(r, {})]
         if not todo:
             return
         needed = set(todo)
@@ -141,16 +162,19 @@ class Study:
             for key in dict.fromkeys(order):
                 row = GENKD_TEACHER if key == "genkd_teacher" else ROWS[key]
                 teacher = checkpoints.get(row.needs) if row.needs else None
-                checkpoints[key], top1 = self.fit_and_test(row, level, init, seed, teacher)
-                if top1 is not None and key in todo:
-                    cell.setdefault(key, {})[str(seed)] = top1
-                    print(f"light {level:g}, {init}, seed {seed}: {ROWS[key].label} {100 * top1:.2f} %",
-                          flush=True)
+                checkpoints[key], top1, seconds = self.fit_and_test(row, level, init, seed, teacher)
+                self.seconds[f"{level:g}/{init}/{key}/{seed}"] = round(seconds, 1)
+                if top1 and key in todo:
+                    for checkpoint, value in top1.items():
+                        cell(checkpoint).setdefault(key, {})[str(seed)] = value
+                    scores = ", ".join(f"{c} {100 * v:.2f} %" for c, v in top1.items())
+                    print(f"light {level:g}, {init}, seed {seed}: {ROWS[key].label}: {scores} "
+                          f"({seconds:.0f} s fit)", flush=True)
                     self.save()
 
-    def summary(self) -> dict:
+    def summary(self, figures: dict | None = None) -> dict:
         out: dict = {}
-        for level, inits in self.figures.items():
+        for level, inits in (self.figures if figures is None else figures).items():
             for init, rows in inits.items():
                 for key, seeds in rows.items():
                     mean, sd = mean_and_spread(list(seeds.values()))
@@ -165,7 +189,7 @@ class Study:
             cells = [ROWS[key].label]
             for init in self.args.inits:
                 s = summary.get(init, {}).get(key)
-                seeds = self.figures["1"].get(init, {}).get(key, {})
+                seeds = self.figures.get("1", {}).get(init, {}).get(key, {})
                 cells.append("-" if s is None else f"{100 * s['mean']:.2f} ± {100 * s['sd']:.2f}")
                 cells.append(" / ".join(f"{100 * seeds[str(x)]:.1f}" for x in self.args.seeds
                                         if str(x) in seeds))
@@ -230,12 +254,14 @@ def main(argv: list[str] | None = None) -> dict:
     study = Study(args, extra)
     if "pretrained" in args.inits or any(level != 1 for level in args.light_levels):
         study.pretrain()
-    for init in args.inits:
-        for seed in args.seeds:
-            study.run_cell(1, init, seed, args.rows)
-    for level in args.light_levels:
-        if level != 1:
-            for seed in args.light_seeds:
+    # Seed by seed, each seed's light levels right after it: a run cut short still pairs its figures.
+    darker = [level for level in args.light_levels if level != 1]
+    for seed in dict.fromkeys([*args.seeds, *args.light_seeds]):
+        if seed in args.seeds:
+            for init in args.inits:
+                study.run_cell(1, init, seed, args.rows)
+        if seed in args.light_seeds:
+            for level in darker:
                 study.run_cell(level, "pretrained", seed, args.light_rows)
     study.save()
     print(f"\nTest top-1 (%) on the generated test videos, default light, {args.checkpoint} checkpoint:\n")
