@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--workdir", type=Path, default=Path("runs/accuracy_study"))
     p.epilog = "Any other option goes to every run, e.g. --data.num_workers=0"
     args, extra = p.parse_known_args(argv)
+    # Absolute before the fits change the working directory (one per fit, so their runs/ never collide).
+    args.root, args.workdir = args.root.resolve(), args.workdir.resolve()
     quiet_lightning()
     study = Study(args, extra)
     if "pretrained" in args.inits or any(level != 1 for level in args.light_levels):
