@@ -127,6 +127,7 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     # Darker light is a dataset of its own beside the default one, made with 3x less exposure.
     darker = json.loads((tiny_root.with_name(f"{tiny_root.name}_dark3") / ".synthetic.json").read_text())
     assert darker["exposure"] == [0.01, 0.026667]
+    assert not list((tmp_path / "runs").rglob(".synthetic.json"))  # no fit made a dataset of its own
     # A rerun with the same --out fits nothing again: no run folder comes back.
     shutil.rmtree(tmp_path / "runs" / "light1")
     accuracy_study.main(argv)
