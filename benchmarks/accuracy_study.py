@@ -129,8 +129,12 @@ class Study:
         start = time.perf_counter()
         fit = cli_main(["fit", "--config", config, *args])
         seconds = time.perf_counter() - start
-        callback = fit.trainer.checkpoint_callback
-        paths = {"last": callback.last_model_path, "best": callback.best_model_path}
+        # The configs keep the best epoch on the validation split; the final weights are saved here
+        # (Lightning 2.6 rewrites last.ckpt only when it saves a top-k checkpoint: it is the best epoch too).
+        best = fit.trainer.checkpoint_callback.best_model_path
+        final = str(Path(best).with_name("final.ckpt"))
+        fit.trainer.save_checkpoint(final)
+        paths = {"best": best, "final": final}
         if row is GENKD_TEACHER:
             return paths["best"], {}, seconds  # phase 1: the lowest CVAE loss
         top1 = {}
@@ -238,8 +242,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--inits", nargs="+", choices=INITS, default=list(INITS))
     p.add_argument("--epochs", type=int, default=None, help="every fit's; default: the configs' own")
     p.add_argument("--pretrain_epochs", type=int, default=None, help="default: pretrain.yaml's")
-    p.add_argument("--checkpoint", choices=("last", "best"), default="last",
-                   help="the checkpoint tested: the last epoch's, or the best on the validation split")
+    p.add_argument("--checkpoint", choices=("best", "final"), default="best",
+                   help="the checkpoint reported (both are tested): the best epoch on the validation split, "
+                   "as the configs and the quickstart keep, or the final epoch's weights")
     p.add_argument("--light_levels", type=float, nargs="+", default=[1, 3, 10],
                    help="L times less light than the default (exposure / L); 1 is the main table")
     p.add_argument("--light_seeds", type=int, nargs="+", default=[0, 1, 2])

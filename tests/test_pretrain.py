@@ -122,8 +122,8 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     assert 0.0 <= figures["3"]["pretrained"]["student_kd"]["0"] <= 1.0
     assert results["settings"]["exposures"]["3"] == [0.01, 0.026667]
     assert results["summary"]["1"]["scratch"]["student_kd"]["n"] == 1
-    assert set(results["all_figures"]) == {"last", "best"}  # both checkpoints of every fit are tested
-    assert results["all_figures"]["last"] == figures
+    assert set(results["all_figures"]) == {"best", "final"}  # both checkpoints of every fit are tested
+    assert results["all_figures"]["best"] == figures
     assert png.stat().st_size > 10_000
     # Darker light is a dataset of its own beside the default one, made with 3x less exposure.
     darker = json.loads((tiny_root.with_name(f"{tiny_root.name}_dark3") / ".synthetic.json").read_text())
