@@ -113,7 +113,9 @@ class Study:
                           f"--trainer.callbacks.init_args.dirpath={folder}"])
             self.pretrained[backbone] = str(path)
 
-    def fit_and_test(self, row: Row, level: float, init: str, seed: int, teacher: str | None) -> tuple:
+    def fit_and_test(
+        self, key: str, row: Row, level: float, init: str, seed: int, teacher: str | None
+    ) -> tuple[str, dict[str, float], float]:
         a = self.args
         root = a.root.resolve() if level == 1 else a.root.resolve().with_name(f"{a.root.name}_dark{level:g}")
         weights = self.pretrained[row.backbone] if init == "pretrained" else "null"
@@ -122,7 +124,10 @@ class Study:
         epochs = [] if a.epochs is None else [f"--trainer.max_epochs={a.epochs}"]
         args = [f"--seed_everything={seed}", *self.base, *epochs,
                 f"--data.root={root}", f"--data.synthetic.exposure={exposure_of(level)}",
-                f"--model.init_args.pretrained={weights}", *row.extra]
+                f"--model.init_args.pretrained={weights}", *row.extra,
+                # Each row its own folder: the two teachers share teacher.yaml, and the KD student must
+                # read the enhanced-view teacher's checkpoint, not the dark one's written after it.
+                f"--trainer.callbacks.init_args.dirpath=runs/{key}"]
         if teacher is not None and row is not GENKD_TEACHER:
             args.append(f"--model.init_args.teacher_checkpoint={teacher}")
         config = str(CONFIGS / row.config)
@@ -166,7 +171,7 @@ class Study:
             for key in dict.fromkeys(order):
                 row = GENKD_TEACHER if key == "genkd_teacher" else ROWS[key]
                 teacher = checkpoints.get(row.needs) if row.needs else None
-                checkpoints[key], top1, seconds = self.fit_and_test(row, level, init, seed, teacher)
+                checkpoints[key], top1, seconds = self.fit_and_test(key, row, level, init, seed, teacher)
                 self.seconds[f"{level:g}/{init}/{key}/{seed}"] = round(seconds, 1)
                 if top1 and key in todo:
                     for checkpoint, value in top1.items():
@@ -257,6 +262,9 @@ def main(argv: list[str] | None = None) -> dict:
     args, extra = p.parse_known_args(argv)
     # Absolute before the fits change the working directory (one per fit, so their runs/ never collide).
     args.root, args.workdir = args.root.resolve(), args.workdir.resolve()
+    for name in ("out", "png"):
+        if getattr(args, name) is not None:
+            setattr(args, name, getattr(args, name).resolve())
     quiet_lightning()
     study = Study(args, extra)
     if "pretrained" in args.inits or any(level != 1 for level in args.light_levels):
