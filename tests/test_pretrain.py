@@ -131,7 +131,8 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     assert not list((tmp_path / "runs").rglob(".synthetic.json"))  # no fit made a dataset of its own
     # The KD student's teacher is the enhanced-view one: it is not overwritten by the dark-view teacher.
     cell = tmp_path / "runs" / "light1" / "pretrained" / "seed0" / "runs"
-    assert (cell / "teacher_enhanced" / "best.ckpt").is_file() and (cell / "teacher_dark" / "best.ckpt").is_file()
+    assert (cell / "teacher_enhanced" / "best.ckpt").is_file()
+    assert (cell / "teacher_dark" / "best.ckpt").is_file()
     # A rerun with the same --out fits nothing again: no run folder comes back.
     shutil.rmtree(tmp_path / "runs" / "light1")
     accuracy_study.main(argv)
