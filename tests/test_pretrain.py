@@ -138,3 +138,22 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     accuracy_study.main(argv)
     assert json.loads(out.read_text())["figures"] == figures
     assert not (tmp_path / "runs" / "light1").exists()
+
+
+@pytest.mark.slow
+def test_quickstart_reuses_the_pretrained_checkpoints(tiny_root, tmp_path, monkeypatch, capsys):
+    from dlkdd.quickstart import main as quickstart
+
+    monkeypatch.chdir(tmp_path)
+    for backbone in ("tiny3d", "tiny_r2plus1d"):  # as stage 0 leaves them (12 bright classes)
+        path = tmp_path / "runs/synthetic/pretrain" / backbone / "pretrained.ckpt"
+        path.parent.mkdir(parents=True)
+        names = list(BRIGHT_CLASS_NAMES)
+        save_as_fit_would(TeacherModule(len(names), backbone, class_names=names), path)
+    data = [a for a in tiny_data_args(tiny_root) if "pretrained" not in a]
+    results = quickstart([*data, *QUIET, *SHORT])
+    out = capsys.readouterr().out
+    assert out.count("Reusing the pretrained") == 2
+    assert set(results) == {"teacher (enhanced view)", "student alone (original view)",
+                            "distilled student (original view)"}
+    assert all(0.0 <= top1 <= 1.0 for top1 in results.values())
