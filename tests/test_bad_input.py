@@ -231,6 +231,7 @@ def test_class_folders_with_broken_files_train_validate_test_predict(tiny_root, 
             "--data.num_workers=0",
             "--data.clip_len=4", "--data.frame_size=[32, 43]", "--data.crop_size=28", "--data.batch_size=4",
             "--data.num_clips=2", "--data.num_crops=3", "--model.init_args.backbone=tiny3d",
+            "--model.init_args.pretrained=null",  # from scratch: no pretraining stage ran here
             "--trainer.accelerator=cpu", "--trainer.precision=32", "--trainer.logger=false",
             "--trainer.enable_progress_bar=false"]
 
