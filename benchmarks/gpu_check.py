@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--videos_per_class", type=int, default=12)
     p.add_argument("--seconds", type=float, default=4.0, help="length of each generated video")
-    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--steps", type=int, default=100)
     p.add_argument("--warmup", type=int, default=10, help="first steps left out of the figures")
     p.add_argument("--workdir", type=Path, default=None, help="keep the data, store and runs here")
     p.add_argument("--smoke", action="store_true", help="CPU, tiny network and clips: checks the plumbing")
