@@ -5,7 +5,10 @@ as without it, and a CLI fit that trains with it."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -23,7 +26,7 @@ from dlkdd.data.sources import make_source
 from dlkdd.data.store import ClipStore, read_frames
 from dlkdd.data.synthetic_formats import generate_arid_like
 
-from .conftest import CONFIGS, tiny_data_args
+from .conftest import CONFIGS, REPO, tiny_data_args
 from .test_bad_input import counting_frames, write_video, zero_frame_data
 
 FRAME_SIZE = (48, 64)
@@ -148,3 +151,22 @@ def test_fit_with_the_store_from_the_cli(tiny_root, tmp_path, monkeypatch):
     assert [e for split in ("train", "val") for e in again.stored[split]] == entries
     assert {e: e.stat().st_mtime_ns for e in entries} == mtimes
     shutil.rmtree(store)
+
+
+@pytest.mark.slow
+def test_fit_with_the_store_under_ddp(tiny_root, tmp_path):
+    """Two DDP processes (gloo, launched as a user would): the node's rank 0 builds the store in
+    prepare_data, both ranks train from it; every entry is there once, nothing half-written left."""
+    store = tmp_path / "store"
+    args = ["fit", "--config", str(CONFIGS / "synthetic/teacher.yaml"), *tiny_data_args(tiny_root),
+            f"--data.clip_store={store}", "--trainer.max_epochs=1", "--trainer.accelerator=cpu",
+            "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.strategy=ddp",
+            "--trainer.devices=2", "--trainer.enable_checkpointing=false", "--trainer.callbacks=[]"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "dlkdd", *args], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    source = make_source("synthetic", tiny_root, 1)
+    videos = {item.path for split in ("train", "val") for item in source.items(split)}
+    assert len(list((store / "32x43").glob("*.npy"))) == len(videos)
+    assert all(p.suffix == ".npy" for p in (store / "32x43").iterdir())
