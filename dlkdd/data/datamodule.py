@@ -123,7 +123,7 @@ class DarkVideoDataModule(L.LightningDataModule):
         )
         self.broken = BrokenVideoLog(max_broken_fraction)
         self.checked: dict[str, CheckedSplit] = {}
-        self.stored: dict[str, list[Path | None] | None] = {}
+        self.stored: dict[str, list[Path | None]] = {}  # split -> clip store entries (None: from the file)
 
     def prepare_data(self) -> None:
         if self.hparams.dataset == "synthetic" and not is_generated(self.hparams.root, self.synthetic_config):
