@@ -33,7 +33,8 @@ def test_a_dip_between_the_thresholds_does_not_split_an_incident():
     events = feed(EventTracker(NAMES, enter=0.6, exit=0.3),
                   [{"run": 0.1}, {"run": 0.7}, {"run": 0.4}, {"run": 0.9}, {"run": 0.2}, {"run": 0.1}])
     assert [(e["class"], e["start"], e["end"], e["windows"]) for e in events] == [("run", 1, 4, 3)]
-    assert events[0]["peak"] == pytest.approx(0.9) and events[0]["mean"] == pytest.approx((0.7 + 0.4 + 0.9) / 3, abs=1e-4)
+    assert events[0]["peak"] == pytest.approx(0.9)
+    assert events[0]["mean"] == pytest.approx((0.7 + 0.4 + 0.9) / 3, abs=1e-4)
 
 
 def test_below_the_enter_threshold_is_no_action_and_short_events_are_dropped():

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alert_min_duration", type=float, default=o.alert_min_duration, help="seconds")
     p.add_argument("--alert_cooldown", type=float, default=o.alert_cooldown, help="seconds")
     p.add_argument("--live", choices=("auto", "on", "off"), default="auto",
-                   help="treat SOURCE as live (drop frames rather than fall behind); auto: URLs, devices, pipes")
+                   help="treat SOURCE as live (drop frames rather than fall behind); "
+                   "auto: URLs, devices, pipes")
     p.add_argument("--reconnect", type=int, default=o.reconnect, help="reopen a dropped live stream N times")
     p.add_argument("--reconnect_delay", type=float, default=o.reconnect_delay, help="seconds")
     p.add_argument("--status_every", type=float, default=o.status_every,
@@ -79,7 +80,8 @@ def _stem(source: str) -> str:
 def main(argv: list[str] | None = None) -> list[Summary]:
     args = build_parser().parse_args(argv)
     if not args.model_file.is_file():
-        raise FileNotFoundError(f"--ckpt_path {args.model_file}: no such file. Pass the checkpoint `dlkdd fit` "
+        raise FileNotFoundError(f"--ckpt_path {args.model_file}: no such file. Pass the checkpoint "
+                                "`dlkdd fit` "
                                 "wrote (runs/synthetic/distill/checkpoints/best.ckpt) or an exported model.")
     folder = Path(args.source)
     if folder.is_dir():

@@ -69,7 +69,8 @@ class Summary:
         return self.media_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
     def line(self) -> str:
-        text = (f"{self.source}: {self.frames} frames, {self.media_seconds:.1f} s in {self.wall_seconds:.1f} s "
+        text = (f"{self.source}: {self.frames} frames, {self.media_seconds:.1f} s "
+                f"in {self.wall_seconds:.1f} s "
                 f"({self.realtime_factor:.1f}x real time), {self.windows} windows, {self.events} events, "
                 f"{self.alerts} alerts")
         if self.live:
@@ -82,8 +83,8 @@ def _latency_stats(values: deque[float]) -> dict[str, float]:
     if not values:
         return {}
     ordered = sorted(values)
-    return {"median": statistics.median(ordered), "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
-            "max": ordered[-1]}
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return {"median": statistics.median(ordered), "p95": p95, "max": ordered[-1]}
 
 
 def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: threading.Event | None = None,
@@ -153,6 +154,8 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
                                            frames_in.width, frames_in.height, options.top_k,
                                            options.video_enhancer, options.event_enter)
                 first_time = frame.time
+                if frames_in.live:  # a stream's pace starts with its first frame, not with the probing
+                    began = last_status = time.monotonic()
             last_time = frame.time
             summary.frames += 1
             if frame.after_gap:
@@ -170,7 +173,8 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
                 last_status = now
                 stats = _latency_stats(latencies)
                 log(f"[watch] {frame.time:.1f} s of stream, latency {stats.get('median', 0):.2f} s "
-                    f"(p95 {stats.get('p95', 0):.2f} s), {frame.time / (now - began):.2f}x real time, "
+                    f"(p95 {stats.get('p95', 0):.2f} s), "
+                    f"{(frame.time - first_time) / (now - began):.2f}x real time, "
                     f"{frames_in.dropped} frames dropped")
             if stop.is_set():
                 break
@@ -198,4 +202,5 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
 def model_classes(model: ClipModel) -> int:
     """The number of classes of a model whose file names none (one probe of a blank clip)."""
     spec = model.spec
-    return int(model.probabilities(torch.zeros(1, spec.clip_len, *spec.frame_size, 3, dtype=torch.uint8)).shape[1])
+    blank = torch.zeros(1, spec.clip_len, *spec.frame_size, 3, dtype=torch.uint8)
+    return int(model.probabilities(blank).shape[1])

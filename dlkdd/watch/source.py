@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import queue
 import stat
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -53,8 +54,12 @@ def is_live(source: str) -> bool:
     """A URL, a device or a pipe: read as it comes, never faster than it is produced."""
     if "://" in source or source == "-" or source.startswith("/dev/"):
         return True
+    return _is_fifo(source)
+
+
+def _is_fifo(path: str) -> bool:
     try:
-        return stat.S_ISFIFO(os.stat(source).st_mode)
+        return stat.S_ISFIFO(os.stat(path).st_mode)
     except OSError:
         return False
 
@@ -92,7 +97,9 @@ class VideoSource:
         self.queue_frames, self.reconnect, self.reconnect_delay = queue_frames, reconnect, reconnect_delay
         self.timeout = timeout
         self.dropped = self.reconnects = 0
-        self.stopped = stopped if stopped is not None else threading.Event()  # set: stop after this frame
+        self.ended = ""  # live: why the stream stopped
+        self.interrupt = stopped if stopped is not None else threading.Event()  # the caller's (Ctrl-C)
+        self.finished = threading.Event()  # set by stop(): the consumer is done
         self.fps: Fraction = Fraction(25)
         self.time_base: Fraction = Fraction(1, 90000)
         self.width = self.height = 0
@@ -100,14 +107,24 @@ class VideoSource:
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_frames))
 
     def stop(self) -> None:
-        self.stopped.set()
+        self.finished.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.interrupt.is_set() or self.finished.is_set()
 
     def pending(self) -> int:
         """Frames decoded and waiting (live); 0 for a file."""
         return self._queue.qsize() if self.live else 0
 
     def _open(self) -> av.container.InputContainer:
-        name = "pipe:0" if self.source == "-" else self.source
+        name = self.source
+        if self.source == "-":
+            name = sys.stdin.buffer
+        elif _is_fifo(self.source):
+            # Opened here, not by FFmpeg: FFmpeg's open() blocks until a writer comes while holding
+            # Python's lock, which would freeze the whole process (Ctrl-C included) meanwhile.
+            name = open(self.source, "rb", buffering=0)  # noqa: SIM115  (raw: a read returns what came)
         kwargs = {"timeout": self.timeout} if "://" in self.source else {}
         fmt = "v4l2" if self.source.startswith("/dev/video") else None
         # Live: probe a little (about half a second) before the first frame, not FFmpeg's 5 s / 5 MB.
@@ -148,7 +165,7 @@ class VideoSource:
                     else:
                         wall = datetime.now().astimezone() if self.live else None
                     yield Frame(frame, t, resize, wall, time.monotonic())
-                    if self.stopped.is_set():
+                    if self.stopping:
                         return
             except av.FFmpegError:
                 if not self.live:  # a damaged tail of a file: what was decoded stands
@@ -165,7 +182,7 @@ class VideoSource:
             try:
                 item = self._queue.get(timeout=0.1)
             except queue.Empty:
-                if self.stopped.is_set():
+                if self.stopping:
                     return
                 continue
             if item is None:
@@ -175,13 +192,14 @@ class VideoSource:
             yield item
 
     def _live_decoder(self) -> None:
-        """Decode into the queue; a full queue drops the frame; reopen a dropped stream."""
-        offset, gap, attempts = 0.0, False, 0
+        """Decode into the queue; a full queue drops the frame; reopen a dropped stream, `reconnect`
+        times in all. A source that never opened is the caller's error; a lost one just ends."""
+        offset, gap, delivered = 0.0, False, False
         try:
-            while not self.stopped.is_set():
+            while True:
                 try:
                     for frame in self._decode(offset):
-                        attempts = 0  # a stream that delivers is a working connection
+                        delivered = True
                         offset = frame.time + 1.0 / float(self.fps)
                         if self._queue.full():
                             self.dropped += 1
@@ -189,12 +207,13 @@ class VideoSource:
                             continue
                         frame.after_gap, gap = gap, False
                         self._queue.put(frame)
-                except (av.FFmpegError, OSError):
-                    if attempts >= self.reconnect:
+                    self.ended = "the stream ended"
+                except (av.FFmpegError, OSError) as err:
+                    if not delivered and self.reconnects >= self.reconnect:
                         raise
-                if self.stopped.is_set() or attempts >= self.reconnect:
+                    self.ended = f"the stream was lost ({err})"
+                if self.stopping or self.reconnects >= self.reconnect:
                     break
-                attempts += 1
                 self.reconnects += 1
                 gap = True
                 time.sleep(self.reconnect_delay)
@@ -210,5 +229,5 @@ class VideoSource:
                 self._queue.put(item, timeout=0.1)
                 return
             except queue.Full:
-                if self.stopped.is_set():
+                if self.stopping:
                     return

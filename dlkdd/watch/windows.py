@@ -93,8 +93,9 @@ class Windower:
         first, last = picks[0], picks[-1]
         middle = (first.time + last.time + 1.0 / self.fps) / 2
         half = min(self.hop, self.duration) / 2
-        window = Window(self.next_index, first.time, last.time + 1.0 / self.fps, (middle - half, middle + half),
-                        np.stack([f.image for f in picks]), [f.time for f in picks], first.wall_clock, max(f.arrival for f in picks))
+        window = Window(self.next_index, first.time, last.time + 1.0 / self.fps,
+                        (middle - half, middle + half), np.stack([f.image for f in picks]),
+                        [f.time for f in picks], first.wall_clock, max(f.arrival for f in picks))
         self.next_index += 1
         self._trim()
         return window
