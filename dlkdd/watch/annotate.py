@@ -94,7 +94,9 @@ class AnnotatedVideo:
         draw = ImageDraw.Draw(image)
         lines = [f"{t:8.2f} s"]
         if result is not None:
-            lines += [f"{self.class_names[k]} {p:.2f}" for k, p in zip(result[2], result[3], strict=True)]
+            width = max(len(self.class_names[k]) for k in result[2])
+            lines += [f"{self.class_names[k]:<{width}} {p:.2f}"
+                      for k, p in zip(result[2], result[3], strict=True)]
         box = draw.multiline_textbbox((4, 3), "\n".join(lines))
         draw.rectangle((0, 0, box[2] + 4, box[3] + 3), fill=(0, 0, 0))
         draw.multiline_text((4, 3), "\n".join(lines), fill=(255, 255, 255))

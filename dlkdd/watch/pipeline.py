@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -130,10 +131,10 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
             summary.windows += 1
             if timeline is not None:
                 timeline.write(window, p)
-            for event in events.update(window.cell, p, window.wall_clock):
+            for event in events.update(window.cell, p, _clock_at(window, window.cell[0])):
                 summary.events += 1
                 record(event)
-            for alert in alerter.update(window.cell, p, window.wall_clock) if alerter else []:
+            for alert in alerter.update(window.cell, p, _clock_at(window, window.cell[1])) if alerter else []:
                 if frames_in.live:
                     alert["latency"] = round(done - window.arrival, 3)
                 summary.alerts += 1
@@ -197,6 +198,11 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
     summary.dropped_frames, summary.reconnects = frames_in.dropped, frames_in.reconnects
     summary.latency = _latency_stats(latencies)
     return summary
+
+
+def _clock_at(window: Window, t: float) -> datetime | None:
+    """The wall clock at media time `t`, from the window's first frame's."""
+    return window.wall_clock + timedelta(seconds=t - window.start) if window.wall_clock is not None else None
 
 
 def model_classes(model: ClipModel) -> int:
