@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stem(source: str) -> str:
+    if source == "-":
+        return "stdin"
     if is_live(source) and not Path(source).is_file():
         return re.sub(r"[^A-Za-z0-9_.-]+", "_", source.split("://")[-1]).strip("_") or "live"
     return Path(source).stem
