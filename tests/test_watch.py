@@ -272,3 +272,13 @@ def test_memory_stays_flat_over_an_hour_of_video(tmp_path, student):
     early = max(m for t, m in memory if t < hour / 6)
     late = max(m for t, m in memory if t > hour / 2)
     assert late - early < 16 * 2**20, f"resident memory grew by {(late - early) / 2**20:.1f} MiB"
+
+
+def test_the_benchmark_runs_end_to_end_at_its_smallest(tmp_path, student):
+    from benchmarks import watch as benchmark
+
+    results = benchmark.main(["--ckpt_path", str(student), "--duration", "4", "--rounds", "1", "--hops", "5f",
+                              "--video", str(tmp_path / "night.mp4"), "--out", str(tmp_path / "watch.json")])
+    figures = json.loads((tmp_path / "watch.json").read_text())["hops"]["5f"]
+    assert figures["windows"] == results["hops"]["5f"]["windows"] > 0
+    assert 0 <= figures["frame_accuracy"] <= 1 and 0 <= figures["event_f1"] <= 1 and figures["x_realtime"] > 0
