@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -117,14 +118,8 @@ class VideoSource:
         """Frames decoded and waiting (live); 0 for a file."""
         return self._queue.qsize() if self.live else 0
 
-    def _open(self) -> av.container.InputContainer:
-        name = self.source
-        if self.source == "-":
-            name = sys.stdin.buffer
-        elif _is_fifo(self.source):
-            # Opened here, not by FFmpeg: FFmpeg's open() blocks until a writer comes while holding
-            # Python's lock, which would freeze the whole process (Ctrl-C included) meanwhile.
-            name = open(self.source, "rb", buffering=0)  # noqa: SIM115  (raw: a read returns what came)
+    def _open(self, pipe=None) -> av.container.InputContainer:
+        name = sys.stdin.buffer if self.source == "-" else pipe or self.source
         kwargs = {"timeout": self.timeout} if "://" in self.source else {}
         fmt = "v4l2" if self.source.startswith("/dev/video") else None
         # Live: probe a little (about half a second) before the first frame, not FFmpeg's 5 s / 5 MB.
@@ -138,7 +133,11 @@ class VideoSource:
 
     def _decode(self, offset: float = 0.0) -> Iterator[Frame]:
         """One forward pass over one opening of the source; times start at `offset`."""
-        with self._open() as container:
+        # A FIFO is opened here, not by FFmpeg: FFmpeg's open() waits for a writer holding Python's
+        # lock, which would freeze the whole process (Ctrl-C included) meanwhile. Raw: a read returns
+        # what has come.
+        with (open(self.source, "rb", buffering=0) if _is_fifo(self.source) else nullcontext()) as pipe, \
+                self._open(pipe) as container:
             if not container.streams.video:
                 raise FileNotFoundError(f"SOURCE {self.source}: has no video stream")
             stream = container.streams.video[0]
