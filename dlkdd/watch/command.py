@@ -124,6 +124,5 @@ def main(argv: list[str] | None = None) -> list[Summary]:
                 break
     finally:
         signal.signal(signal.SIGINT, previous)
-    files = [p for p in (args.output_dir,)]
-    print(f"wrote {files[0]}/", file=sys.stderr)
+    print(f"wrote {args.output_dir}/", file=sys.stderr)
     return summaries
