@@ -181,6 +181,7 @@ def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
 EXTRA_COMMANDS = {
     "quickstart": "dlkdd.quickstart",
     "preview": "dlkdd.preview",
+    "watch": "dlkdd.watch.command",
 }
 
 # What a configuration mistake raises (dlkdd's messages name the option and the fix).
