@@ -25,7 +25,8 @@ from dlkdd.callbacks import (
     ThroughputMonitor,
     default_wandb_logger,
 )
-from dlkdd.checkpointing import SafeCheckpointIO, load_checkpoint
+from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, load_checkpoint
+from dlkdd.console import quiet_third_party_notices
 from dlkdd.data import DarkVideoDataModule
 
 DESCRIPTION = """\
@@ -117,8 +118,11 @@ class DlkddCLI(LightningCLI):
     def _default_logger(self) -> WandbLogger:
         model = self._get(self.config, "model")
         init_args = model.init_args.as_dict() if model.get("init_args") else {}
-        return default_wandb_logger(self._get(self.config, "data").dataset, model.class_path, init_args,
-                                    job_type=self.subcommand)
+        logger = default_wandb_logger(self._get(self.config, "data").dataset, model.class_path, init_args,
+                                      job_type=self.subcommand)
+        # Lightning passes anonymous=None to wandb.init, which W&B >= 0.19 warns about on every run.
+        logger._wandb_init.pop("anonymous", None)
+        return logger
 
     def _run_callbacks(self, logger, configured: list[Callback]) -> list[Callback]:
         """The callbacks every run gets, whatever its config: dashboards, throughput, input checks."""
@@ -140,6 +144,29 @@ class DlkddCLI(LightningCLI):
             wandb.finish()  # a no-op when the run never started
 
     after_fit = after_validate = after_test = after_predict = _finish_wandb_run
+
+    def _check_checkpoint_classes(self) -> None:
+        """A checkpoint trained for K classes run on data with another count would fail deep inside
+        load_state_dict with a size mismatch; say which counts differ and what to run instead."""
+        ckpt_path = self._get(self.config, "ckpt_path")
+        classes = getattr(self.model, "hparams", {}).get("num_classes")
+        if not ckpt_path or classes is None or not os.path.isfile(ckpt_path):
+            return
+        saved = load_checkpoint(ckpt_path).get("hyper_parameters", {})
+        trained = saved.get("num_classes")
+        if trained is None or trained == classes:
+            return
+        data = self._get(self.config, "data")
+        names = saved.get("class_names") or []
+        shown = f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else ""
+        raise ValueError(
+            f"--ckpt_path {ckpt_path} was trained for {trained} classes{shown}, but the data "
+            f"(--data.dataset {data.dataset}, --data.root {data.root}) has {classes} classes. Run it on "
+            "the data it was trained on, or, to predict unlabelled videos with the checkpoint's own "
+            "classes, use `dlkdd predict ... --data.dataset videos --data.root <folder or list of videos>`."
+        )
+
+    before_fit = before_validate = before_test = before_predict = _check_checkpoint_classes
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand != "predict":
@@ -184,7 +211,7 @@ EXTRA_COMMANDS = {
 }
 
 # What a configuration mistake raises (dlkdd's messages name the option and the fix).
-USAGE_ERRORS = (ValueError, KeyError, FileNotFoundError)
+USAGE_ERRORS = (ValueError, KeyError, FileNotFoundError, UnsafeCheckpointError)
 
 
 def usage_error_message(err: BaseException) -> str:
@@ -201,6 +228,7 @@ def run() -> None:
     A configuration mistake prints its message, not a traceback through LightningCLI and jsonargparse;
     DLKDD_TRACEBACK=1 shows the traceback too."""
     command = sys.argv[1] if len(sys.argv) > 1 else None
+    quiet_third_party_notices()
     try:
         if command in EXTRA_COMMANDS:
             importlib.import_module(EXTRA_COMMANDS[command]).main(sys.argv[2:])
