@@ -28,12 +28,14 @@ from dlkdd.callbacks import (
 from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, load_checkpoint
 from dlkdd.console import quiet_third_party_notices
 from dlkdd.data import DarkVideoDataModule
+from dlkdd.shipped import resolve_config_args
 
 DESCRIPTION = """\
 Action recognition in dark video by dual-light knowledge distillation.
 
   dlkdd quickstart                                         whole pipeline on generated dark video (CPU)
   dlkdd preview                                            original vs each enhancer, side by side (png, mp4)
+  dlkdd configs [DEST]                                     copy the shipped configs to DEST/configs
   dlkdd fit  --config configs/synthetic/enhancer.yaml      train Zero-DCE++ on your own dark video
   dlkdd fit  --config configs/synthetic/teacher.yaml       stage 1: teacher on the enhanced view
   dlkdd fit  --config configs/synthetic/distill.yaml       stage 2: student on the original view
@@ -188,7 +190,11 @@ class DlkddCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
-    """Run the CLI on `args` (sys.argv when None) and return it, so tests can read its trainer."""
+    """Run the CLI on `args` (sys.argv when None) and return it, so tests can read its trainer.
+    A --config/--data that names no local file but a shipped config reads the shipped one."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if resolve_config_args(argv) != argv:
+        args = resolve_config_args(argv)
     return DlkddCLI(
         L.LightningModule,  # any dlkdd module: classifiers and enhancers alike
         DarkVideoDataModule,
@@ -208,6 +214,7 @@ def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
 EXTRA_COMMANDS = {
     "quickstart": "dlkdd.quickstart",
     "preview": "dlkdd.preview",
+    "configs": "dlkdd.shipped",
 }
 
 # What a configuration mistake raises (dlkdd's messages name the option and the fix).
