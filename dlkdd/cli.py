@@ -82,6 +82,11 @@ no labels needed (class names come from the checkpoint).
 }
 
 
+def unreadable_checkpoint(path: str, err: BaseException) -> str:
+    return (f"--ckpt_path {path} is not a readable checkpoint ({str(err).splitlines()[0]}); was it copied "
+            "whole? Pass a checkpoint `dlkdd fit` wrote.")
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
     """jsonargparse's option help, with the descriptions' example lines kept as written."""
 
@@ -101,6 +106,14 @@ class DlkddCLI(LightningCLI):
                                 help="file to write: .csv or .jsonl")
             parser.add_argument("--top_k", type=int, default=5, help="classes per video, most probable first")
         return parser
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads --ckpt_path's hyper-parameters while parsing: a damaged file fails right there.
+        try:
+            super()._parse_ckpt_path()
+        except (RuntimeError, EOFError) as err:
+            ckpt_path = self.config[self.config.subcommand].ckpt_path
+            raise ValueError(unreadable_checkpoint(ckpt_path, err)) from None
 
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
@@ -151,10 +164,18 @@ class DlkddCLI(LightningCLI):
         """A checkpoint trained for K classes run on data with another count would fail deep inside
         load_state_dict with a size mismatch; say which counts differ and what to run instead."""
         ckpt_path = self._get(self.config, "ckpt_path")
-        classes = getattr(self.model, "hparams", {}).get("num_classes")
-        if not ckpt_path or classes is None or not os.path.isfile(ckpt_path):
+        if not ckpt_path or ckpt_path in ("last", "best", "hpc", "registry"):  # Lightning's own names
             return
-        saved = load_checkpoint(ckpt_path).get("hyper_parameters", {})
+        if not os.path.isfile(ckpt_path):
+            raise FileNotFoundError(f"--ckpt_path {ckpt_path}: no such file. Pass a checkpoint `dlkdd fit` "
+                                    "wrote, e.g. runs/<dataset>/<stage>/checkpoints/best.ckpt.")
+        try:
+            saved = load_checkpoint(ckpt_path).get("hyper_parameters", {})
+        except (RuntimeError, EOFError) as err:  # not a torch file, or cut short
+            raise ValueError(unreadable_checkpoint(ckpt_path, err)) from None
+        classes = getattr(self.model, "hparams", {}).get("num_classes")
+        if classes is None:
+            return
         trained = saved.get("num_classes")
         if trained is None or trained == classes:
             return

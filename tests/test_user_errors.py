@@ -102,3 +102,17 @@ def test_the_notice_filters_leave_other_warnings_alone():
         quiet_third_party_notices()
         warnings.warn("The dataloader does not have many workers", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["The dataloader does not have many workers"]
+
+
+def test_a_missing_or_cut_checkpoint_is_one_paragraph(tiny_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["--config", TEACHER, *tiny_data_args(tiny_root), *LOCAL]
+    message = console(monkeypatch, capsys, "validate", *args, "--ckpt_path", str(tmp_path / "nope.ckpt"))
+    assert f"--ckpt_path {tmp_path / 'nope.ckpt'}: no such file" in message
+    ckpt = save_as_fit_would(TeacherModule(num_classes=10, backbone="tiny3d"), tmp_path / "whole.ckpt")
+    (tmp_path / "cut.ckpt").write_bytes(ckpt.read_bytes()[:1000])
+    message = console(monkeypatch, capsys, "test", *args, "--ckpt_path", str(tmp_path / "cut.ckpt"))
+    assert "cut.ckpt is not a readable checkpoint" in message
+    message = console(monkeypatch, capsys, "fit", *args, "--model.init_args.backbone=tiny3d",
+                      f"--model.init_args.pretrained={tmp_path / 'cut.ckpt'}")
+    assert "cut.ckpt' given as option `pretrained` is not a readable torch file" in message

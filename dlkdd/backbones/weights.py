@@ -142,6 +142,9 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
             f"Checkpoint '{path}' holds objects that torch.load(weights_only=True) refuses; save its "
             f"state_dict alone, e.g. torch.save(ckpt['state_dict'], 'weights.pt'), and pass that file."
         ) from err
+    except (RuntimeError, EOFError) as err:  # not a torch file, or cut short
+        raise ValueError(f"Checkpoint '{path}' given as option `pretrained` is not a readable torch file "
+                         f"({err}); was it copied whole?") from None
     if isinstance(ckpt, dict):
         ckpt = ckpt.get("state_dict", ckpt.get("model", ckpt))
     if not isinstance(ckpt, dict):
