@@ -3,7 +3,7 @@
 # Importing the entry modules fills the registry.
 from dlkdd.backbones import tiny, torchvision_nets  # noqa: F401
 from dlkdd.backbones.features import captured_output, forward_with_features, stage_channels, stage_name
-from dlkdd.backbones.published import IG65M, KINETICS400
+from dlkdd.backbones.published import IG65M, KINETICS400, kinetics_weights_file
 from dlkdd.backbones.registry import (
     Backbone,
     BackboneOutput,
@@ -15,7 +15,7 @@ from dlkdd.backbones.registry import (
     load_pretrained,
     register_backbone,
 )
-from dlkdd.backbones.weights import LoadReport, kinetics_weights_file, load_checkpoint
+from dlkdd.backbones.weights import LoadReport, load_checkpoint
 
 __all__ = [
     "IG65M",

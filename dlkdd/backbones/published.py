@@ -74,6 +74,12 @@ for _name, _file in IG65M.items():
     register_published_weights(_name, IG65M_BACKBONE, _IG65M_RELEASE + _file)
 
 
+def kinetics_weights_file(weights_name: str) -> tuple[Path, str]:
+    """(local cache file, URL) of a torchvision weights enum member, e.g. "R3D_18_Weights.KINETICS400_V1"."""
+    weights = PublishedWeights(KINETICS400, torchvision.models.get_weight(weights_name).url)
+    return weights.cache_path, weights.url
+
+
 def is_published(pretrained: str | None) -> bool:
     return pretrained == KINETICS400 or pretrained in _PUBLISHED
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from dlkdd.backbones.published import KINETICS400, PublishedWeights
+from dlkdd.backbones.published import KINETICS400
 
 # A Backbone's own keys, or those of a bare feature extractor / torchvision model that lives in ``net``.
 _TARGET_PREFIXES = ("", "net.")
@@ -58,14 +58,6 @@ class LoadReport:
     @property
     def missing_backbone(self) -> list[str]:
         return [k for k in self.missing if not k.startswith(_HEAD)]
-
-
-def kinetics_weights_file(weights_name: str) -> tuple[Path, str]:
-    """(local cache file, URL) of a torchvision weights enum member, e.g. "R3D_18_Weights.KINETICS400_V1"."""
-    import torchvision
-
-    weights = PublishedWeights(KINETICS400, torchvision.models.get_weight(weights_name).url)
-    return weights.cache_path, weights.url
 
 
 def load_checkpoint(module: nn.Module, path: str | Path, source_head: str = "fc") -> LoadReport:
