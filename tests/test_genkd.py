@@ -320,3 +320,16 @@ def test_mimic_and_older_checkpoints_test_as_the_plain_student(tiny_root, tmp_pa
     video = torch.rand(2, 3, 4, 28, 28)
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in plain.parameters())
     assert _flops(model.eval(), video) == _flops(plain.eval(), video) > 0
+
+
+def test_the_gate_cost_benchmark_counts_the_gate_and_only_the_gate() -> None:
+    from benchmarks.inference_cost import genkd_gate_cost
+
+    cost = genkd_gate_cost("tiny3d", 4, 28, hidden=8, num_classes=10)
+    student = DistillModule(num_classes=10, teacher_checkpoint="unused", genkd=GenKDOptions(hidden=8)).eval()
+    video = torch.rand(1, 3, 4, 28, 28)
+    assert cost["gate_parameters"] == sum(p.numel() for p in student.gate.parameters())
+    assert cost["plain_gflops_per_clip"] * 1e9 == _flops(student.backbone, video)
+    assert (cost["plain_gflops_per_clip"] + cost["gate_gflops_per_clip"]) * 1e9 == pytest.approx(
+        _flops(student, video))
+    assert cost["gate_gflops_per_clip"] > 0
