@@ -9,7 +9,7 @@ spread over seeds is the students' own. Every student gets --student-epochs pass
 training data: GenKD as released alternates whole epochs, so it runs 2 x that many Lightning epochs (a CVAE
 epoch before each student epoch). "GenKD released" and "GenKD mimic" are GenKD alone (alpha 1.0: no logit
 KD, as released); the mimic variant keeps its own settings (AdamW at the config's lr, CVAE lr 1e-3).
-The reconstruction ramp is the configs' 20 epochs. Defaults: 25 epochs each, seeds 0-4 (21+ fits, hours on a
+The reconstruction ramp is the configs' 20 epochs. Defaults: 25 epochs each, seeds 0-4 (27 fits, hours on a
 2-core CPU). The settings are printed and stored with the figures; --teacher-checkpoint reuses a trained
 teacher.
 """
