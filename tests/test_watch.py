@@ -25,8 +25,10 @@ import torch
 from dlkdd.cli import main as cli_main
 from dlkdd.data.synthetic import CLASS_NAMES
 from dlkdd.data.synthetic_long import LongVideoConfig, generate_long_video
+from dlkdd.enhance import create_enhancer
 from dlkdd.inference import ClipModel, load_clip_model
 from dlkdd.watch import WatchOptions, watch
+from dlkdd.watch.annotate import AnnotatedVideo
 from dlkdd.watch.command import main as watch_main
 from dlkdd.watch.source import VideoSource
 from dlkdd.watch.windows import Windower
@@ -141,6 +143,28 @@ def test_a_long_recording_end_to_end(tmp_path, student, capsys):
     video_times, video_rate = frame_times(tmp_path / "out/night.annotated.mp4")
     assert len(video_times) == len(source_times) == 120 and video_rate == source_rate
     assert video_times == pytest.approx(source_times)
+
+
+def test_annotated_frames_keep_their_own_pixels_and_are_brightened_exactly(tmp_path):
+    """Frames waiting for their result each keep their own pixels (one swscale context is reused for
+    the whole video), and the brightened frame is the enhancer's output rounded to uint8."""
+    write_video(tmp_path / "in.mp4", list(range(30)), Fraction(1, 15), size=(24, 32), rate=15)
+    enhancer = create_enhancer("gic", gamma=3.0).eval()
+    video = AnnotatedVideo(tmp_path / "out.mp4", ["a", "b"], Fraction(15), Fraction(1, 15), 32, 24,
+                           enhancer=enhancer)
+    decoded = list(VideoSource(tmp_path / "in.mp4", (24, 32)))
+    for frame in decoded:
+        video.add_frame(frame)
+    kept = [rgb for _, _, rgb in video.waiting]  # no result yet: all 30 wait
+    own = [f.video.to_ndarray(format="rgb24") for f in decoded]
+    assert all(np.array_equal(rgb, mine) for rgb, mine in zip(kept, own, strict=True))
+    assert len({int(rgb.mean()) for rgb in kept}) == 30  # 30 different frames, none overwritten
+    with torch.inference_mode():
+        clip = torch.from_numpy(kept[7]).permute(2, 0, 1)[None, :, None].float() / 255
+        expected = (enhancer(clip)[0, :, 0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    assert np.array_equal(video._brighten(kept[7]), expected) and expected.mean() > kept[7].mean()
+    video.close()
+    assert len(frame_times(tmp_path / "out.mp4")[0]) == 30
 
 
 def test_a_folder_gives_one_timeline_per_recording(tmp_path, student):
