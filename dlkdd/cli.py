@@ -97,6 +97,8 @@ class DlkddCLI(LightningCLI):
             parser.add_argument("--output", default="predictions.csv",
                                 help="file to write: .csv or .jsonl")
             parser.add_argument("--top_k", type=int, default=5, help="classes per video, most probable first")
+            parser.add_argument("--model_file", default=None,
+                                help="a file of `dlkdd export` (.onnx, .pt) to run in place of --ckpt_path")
         return parser
 
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
@@ -145,6 +147,10 @@ class DlkddCLI(LightningCLI):
         if self.subcommand != "predict":
             return
         config = self.config.predict
+        if config.model_file:  # an exported file: its runner replaces the model, its clip settings the data's
+            from dlkdd.inference.predict_file import use_model_file
+
+            return use_model_file(config)
         if not config.ckpt_path:
             raise ValueError(
                 "dlkdd predict needs trained weights: pass --ckpt_path, e.g. "
@@ -181,6 +187,7 @@ def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
 EXTRA_COMMANDS = {
     "quickstart": "dlkdd.quickstart",
     "preview": "dlkdd.preview",
+    "export": "dlkdd.inference.export",
 }
 
 # What a configuration mistake raises (dlkdd's messages name the option and the fix).
