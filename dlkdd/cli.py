@@ -99,6 +99,8 @@ class DlkddCLI(LightningCLI):
             parser.add_argument("--top_k", type=int, default=5, help="classes per video, most probable first")
             parser.add_argument("--model_file", default=None,
                                 help="a file of `dlkdd export` (.onnx, .pt) to run in place of --ckpt_path")
+            # Without --config: the model comes from --model_file (or from the --ckpt_path checkpoint).
+            parser.set_defaults(model={"class_path": "dlkdd.inference.predict_file.ExportedFileModule"})
         return parser
 
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
@@ -154,7 +156,8 @@ class DlkddCLI(LightningCLI):
         if not config.ckpt_path:
             raise ValueError(
                 "dlkdd predict needs trained weights: pass --ckpt_path, e.g. "
-                "--ckpt_path runs/synthetic/distill/checkpoints/best.ckpt (written by `dlkdd fit`)."
+                "--ckpt_path runs/synthetic/distill/checkpoints/best.ckpt (written by `dlkdd fit`), or "
+                "--model_file student.onnx (written by `dlkdd export`)."
             )
         # Unlabeled videos (--data.dataset videos) have no classes of their own: the model's are used, so
         # num_classes and class_names link into the model as for any dataset.

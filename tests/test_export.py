@@ -120,6 +120,17 @@ def test_predict_from_the_onnx_file_writes_the_checkpoints_rows(tiny_root, check
         assert from_onnx["probs"] == pytest.approx(from_ckpt["probs"], abs=1e-5)
 
 
+def test_predict_from_the_file_alone_needs_no_config(tiny_root, student_onnx, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # The file's clip settings (4 x 28^2 clips from 32x43 frames), not the data defaults (8 x 56^2), and its
+    # class names: the videos have no labels.
+    main(["predict", "--model_file", str(student_onnx), "--data.dataset=videos", f"--data.root={tiny_root}",
+          "--data.num_workers=0", *LOCAL, "--output", "videos.csv"])
+    rows = (tmp_path / "videos.csv").read_text().splitlines()[1:]
+    assert len(rows) == 40 and all(row.split(",")[2] in load_clip_model(student_onnx).spec.class_names
+                                   for row in rows)
+
+
 def test_predict_takes_a_checkpoint_or_a_file_not_both(tiny_root, checkpoints, student_onnx):
     with pytest.raises(ValueError, match="--ckpt_path .* or --model_file .* not both"):
         main(["predict", "--config", str(CONFIGS / "synthetic/distill.yaml"), *tiny_data_args(tiny_root),

@@ -22,8 +22,11 @@ class ExportedFileModule(L.LightningModule):
         model_file: a file written by `dlkdd export` (.onnx, .pt, .ts).
     """
 
-    def __init__(self, model_file: str) -> None:
+    def __init__(self, model_file: str | None = None) -> None:
         super().__init__()
+        if model_file is None:  # `dlkdd predict` without --config: this module is the default model
+            raise ValueError("dlkdd predict needs trained weights: --model_file FILE (written by `dlkdd "
+                             "export`), or --ckpt_path CKPT (written by `dlkdd fit`).")
         self.save_hyperparameters()
         self.runner: ClipModel = load_clip_model(model_file)
         self.hparams["class_names"] = self.runner.spec.class_names  # the names PredictionWriter writes
