@@ -31,7 +31,7 @@ PRESETS = {
 RUNTIMES = {"eager": None, "torchscript": ".pt", "onnxruntime": ".onnx"}
 
 
-def bench_preset(preset: str, batch_sizes: list[int], rounds: int, device: str, fp16: bool,
+def bench_preset(preset: str, batch_sizes: list[int], rounds: int, warmup: int, device: str, fp16: bool,
                  folder: Path) -> dict:
     backbone, clip_len, crop, classes = PRESETS[preset]
     dtype = torch.float16 if fp16 else torch.float32
@@ -59,7 +59,7 @@ def bench_preset(preset: str, batch_sizes: list[int], rounds: int, device: str, 
         with torch.inference_mode():
             outputs = {name: call(name, video).float().cpu() for name in RUNTIMES}
             times = interleaved_times({name: (lambda n=name, v=video: call(n, v)) for name in RUNTIMES},
-                                      rounds=rounds, warmup=2, device=device)
+                                      rounds=rounds, warmup=warmup, device=device)
         eager = times["eager"]
         result["batches"][batch] = {
             name: {"ms": round(1000 * t, 2), "clips_per_s": round(batch / t, 1),
@@ -74,16 +74,18 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=["synthetic", "arid"])
     p.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 16])
     p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls of each runtime first")
     p.add_argument("--device", default="cpu")
     p.add_argument("--fp16", action="store_true", help="half precision graph and files (CUDA only)")
     args = p.parse_args(argv)
     if args.fp16 and args.device == "cpu":
         p.error("--fp16 is for --device cuda")
-    results: dict = {"device": args.device, "fp16": args.fp16, "rounds": args.rounds, "presets": {}}
+    results: dict = {"device": args.device, "fp16": args.fp16, "rounds": args.rounds, "warmup": args.warmup,
+                     "presets": {}}
     with tempfile.TemporaryDirectory(prefix="dlkdd-export-bench-") as folder:
         for preset in args.presets:
-            results["presets"][preset] = bench_preset(preset, args.batch_sizes, args.rounds, args.device,
-                                                      args.fp16, Path(folder))
+            results["presets"][preset] = bench_preset(preset, args.batch_sizes, args.rounds, args.warmup,
+                                                      args.device, args.fp16, Path(folder))
     rows = []
     for r in results["presets"].values():
         for batch, by_runtime in r["batches"].items():

@@ -39,6 +39,7 @@ Action recognition in dark video by dual-light knowledge distillation.
   dlkdd test --config configs/synthetic/distill.yaml --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
   dlkdd predict --config configs/synthetic/distill.yaml \\
       --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output predictions.csv
+  dlkdd export --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output student.onnx
 
 Runs log to Weights & Biases (project dlkdd, offline until `wandb login`); --trainer.logger=false
 turns logging off. `dlkdd <command> --help` lists every option.

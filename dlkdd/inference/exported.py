@@ -93,10 +93,12 @@ class OnnxClipModel(ExportedClipModel):
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.spec, self.output = spec_from_metadata(metadata, path)
-        self.input_name = self.session.get_inputs()[0].name
+        graph_input = self.session.get_inputs()[0]
+        self.input_name = graph_input.name
+        self.input_dtype = np.float16 if graph_input.type == "tensor(float16)" else np.float32  # fp16 files
 
     def run_graph(self, video: Tensor) -> Tensor:
-        array = np.ascontiguousarray(video.detach().float().cpu().numpy())
+        array = np.ascontiguousarray(video.detach().cpu().numpy(), dtype=self.input_dtype)
         return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
 
 
@@ -121,7 +123,7 @@ class TorchScriptClipModel(ExportedClipModel):
 
     def run_graph(self, video: Tensor) -> Tensor:
         with torch.no_grad():
-            return self.graph(video.to(self.device, torch.float32))
+            return self.graph(video.to(self.device))  # float32 (as `prepare` makes), or fp16 for an fp16 file
 
 
 register_clip_model_loader(ONNX_SUFFIX, OnnxClipModel)
