@@ -8,7 +8,8 @@ real clips (the user's videos, else generated dark ones), runs them through the 
 through PyTorch, and fails when the probabilities differ by more than the tolerance.
 
 ONNX goes through torch.onnx's TorchScript-based exporter (dynamo=False): it exports every registry
-backbone with a dynamic batch, where the dynamo exporter specialises the batch of some graphs.
+backbone with a dynamic batch and needs no onnxscript (the dynamo exporter, tried on the CLAHE teacher,
+fixed its batch size).
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ from dlkdd.data.sources import VIDEO_SUFFIXES, make_source
 from dlkdd.inference.clip_model import ClipModel, ClipSpec, InferenceGraph, TorchClipModel, load_clip_model
 from dlkdd.inference.exported import ONNX_SUFFIX, TORCHSCRIPT_SUFFIXES, file_metadata, require
 
+HELP = """\
+Export a checkpoint to ONNX or TorchScript and verify the file against PyTorch. Examples:
+  dlkdd export --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output student.onnx
+  dlkdd export --ckpt_path runs/arid/distill/checkpoints/best.ckpt --format torchscript \\
+      --output student.pt --videos /data/ARID/clips/
+  dlkdd predict --model_file student.onnx --data.dataset videos --data.root my_night_clips/
+The file takes float32 (N, 3, clip_len, crop, crop) RGB clips in [0, 1] and returns probabilities
+(--logits: logits); its clip settings and class names are in its metadata. Needs pip install -e ".[export]".
+"""
 FORMATS = {"onnx": ONNX_SUFFIX, "torchscript": TORCHSCRIPT_SUFFIXES[0]}
 OPSET = 17
 EXAMPLE_BATCH = 2  # traced at 2, not 1, so no size-1 broadcast is baked into the dynamic-batch graph
@@ -149,15 +159,15 @@ def describe(path: Path, spec: ClipSpec, output_kind: str) -> str:
              f"  output       {output_kind} (N, {len(spec.class_names)})",
              f"  clips        clip_len {spec.clip_len}, frame_stride {spec.frame_stride}, frame_size "
              f"{spec.frame_size[0]}x{spec.frame_size[1]}, crop_size {spec.crop_size}",
-             f"  view         {spec.view}" + (f" (enhancer {spec.enhancer} inside the graph)"
-                                             if spec.view == "enhanced" else ""),
+             f"  view         {spec.view}" + (f" (enhancer {spec.enhancer} {spec.enhancer_options or ''} "
+                                             "inside the graph)" if spec.view == "enhanced" else ""),
              f"  backbone     {spec.backbone}",
              f"  classes      {', '.join(spec.class_names)}"]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> Verification:
-    parser = argparse.ArgumentParser(prog="dlkdd export", description=__doc__,
+    parser = argparse.ArgumentParser(prog="dlkdd export", description=HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt_path", type=Path, required=True, help="a checkpoint written by `dlkdd fit`")
     parser.add_argument("--format", choices=list(FORMATS), default=None,
