@@ -90,6 +90,10 @@ class OnnxClipModel(ExportedClipModel):
             providers.insert(0, "CUDAExecutionProvider")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no notes about nodes placed on the CPU
+        # No busy-waiting of onnxruntime's threads between calls: they would take the CPU from the
+        # loader's decoding workers (and from whatever else runs between two batches).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.spec, self.output = spec_from_metadata(metadata, path)
