@@ -7,7 +7,9 @@ clips, interleaved in one run, as ratios to eager; clips/s and the exported file
     python -m benchmarks.export_latency --device cuda --fp16             # on a GPU (onnxruntime-gpu)
 
 Each runtime runs the file `dlkdd export` writes (dlkdd.inference.export.export_graph, with random
-weights: latency does not depend on them) through the runner `dlkdd predict --model_file` uses.
+weights: latency does not depend on them) through the runner `dlkdd predict --model_file` uses. On CUDA
+the ONNX Runtime figures include copying the clip to and from the host (the runner takes and returns
+CPU arrays).
 """
 
 from __future__ import annotations

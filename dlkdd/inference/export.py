@@ -69,8 +69,9 @@ def export_graph(graph: InferenceGraph, spec: ClipSpec, fmt: str, output: str | 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     graph = graph.eval()
-    device = next(iter(graph.parameters()), torch.empty(0)).device
-    example = torch.rand(example_batch, 3, spec.clip_len, spec.crop_size, spec.crop_size, device=device)
+    like = next(iter(graph.parameters()), torch.empty(0))  # the graph's device and dtype (fp16 graphs too)
+    example = torch.rand(example_batch, 3, spec.clip_len, spec.crop_size, spec.crop_size, device=like.device,
+                         dtype=like.dtype)
     kind = "probabilities" if graph.probabilities else "logits"
     metadata = file_metadata(spec, kind)
     try:
