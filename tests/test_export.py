@@ -4,6 +4,7 @@ verified against PyTorch on real decoded clips, with their clip settings read ba
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -166,3 +167,23 @@ def test_the_command_reports_a_bad_checkpoint_as_one_error(tmp_path):
                           str(tmp_path / "missing.ckpt")], capture_output=True, text=True)
     assert run.returncode == 1 and run.stderr.startswith("dlkdd: error: --ckpt_path")
     assert "Traceback" not in run.stderr
+
+
+def test_watch_runs_the_onnx_file_as_it_runs_the_checkpoint(checkpoints, student_onnx, tmp_path):
+    from dlkdd.data.synthetic_long import LongVideoConfig, generate_long_video
+    from dlkdd.watch.command import main as watch_main
+
+    generate_long_video(tmp_path / "night.mp4", LongVideoConfig(duration=3.0, fps=15, height=32, width=44))
+    timelines = []
+    for name, model in (("ckpt", checkpoints["student"]), ("onnx", student_onnx)):
+        watch_main([str(tmp_path / "night.mp4"), "--model_file", str(model), "--output_dir",
+                    str(tmp_path / name), "--hop", "5f"])
+        with (tmp_path / name / "night.timeline.csv").open() as f:
+            timelines.append(list(csv.DictReader(f)))
+    assert len(timelines[0]) == len(timelines[1]) > 3
+    for from_ckpt, from_onnx in zip(*timelines, strict=True):
+        for key, value in from_ckpt.items():
+            try:
+                assert float(from_onnx[key]) == pytest.approx(float(value), abs=1e-5), key
+            except ValueError:  # class names, times as text
+                assert from_onnx[key] == value, key
