@@ -42,6 +42,7 @@ Action recognition in dark video by dual-light knowledge distillation.
   dlkdd test --config configs/synthetic/distill.yaml --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
   dlkdd predict --config configs/synthetic/distill.yaml \\
       --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output predictions.csv
+  dlkdd export --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output student.onnx
 
 Runs log to Weights & Biases (project dlkdd, offline until `wandb login`); --trainer.logger=false
 turns logging off. `dlkdd <command> --help` lists every option.
@@ -105,6 +106,10 @@ class DlkddCLI(LightningCLI):
             parser.add_argument("--output", default="predictions.csv",
                                 help="file to write: .csv or .jsonl")
             parser.add_argument("--top_k", type=int, default=5, help="classes per video, most probable first")
+            parser.add_argument("--model_file", default=None,
+                                help="a file of `dlkdd export` (.onnx, .pt) to run in place of --ckpt_path")
+            # Without --config: the model comes from --model_file (or from the --ckpt_path checkpoint).
+            parser.set_defaults(model={"class_path": "dlkdd.inference.predict_file.ExportedFileModule"})
         return parser
 
     def _parse_ckpt_path(self) -> None:
@@ -195,10 +200,15 @@ class DlkddCLI(LightningCLI):
         if self.subcommand != "predict":
             return
         config = self.config.predict
+        if config.model_file:  # an exported file: its runner replaces the model, its clip settings the data's
+            from dlkdd.inference.predict_file import use_model_file
+
+            return use_model_file(config)
         if not config.ckpt_path:
             raise ValueError(
                 "dlkdd predict needs trained weights: pass --ckpt_path, e.g. "
-                "--ckpt_path runs/synthetic/distill/checkpoints/best.ckpt (written by `dlkdd fit`)."
+                "--ckpt_path runs/synthetic/distill/checkpoints/best.ckpt (written by `dlkdd fit`), or "
+                "--model_file student.onnx (written by `dlkdd export`)."
             )
         # Unlabeled videos (--data.dataset videos) have no classes of their own: the model's are used, so
         # num_classes and class_names link into the model as for any dataset.
@@ -237,6 +247,7 @@ EXTRA_COMMANDS = {
     "preview": "dlkdd.preview",
     "watch": "dlkdd.watch.command",
     "configs": "dlkdd.shipped",
+    "export": "dlkdd.inference.export",
 }
 
 # What a configuration mistake raises (dlkdd's messages name the option and the fix).
