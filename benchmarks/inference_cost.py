@@ -7,7 +7,10 @@ own backbone, logits fused) and enhance-then-classify (enhancer, then a classifi
 
 Prints parameters, FLOPs per clip (torch.utils.flop_counter: convolutions and matmuls; per-pixel
 enhancers such as gamma count as 0) and latency ratios to the student at each batch size, measured in
-one interleaved run.
+one interleaved run. Then the cost of the gate that GenKD as released adds to the deployed student
+(genkd.variant released), against the plain student, for tiny3d at the synthetic clip (8 x 56^2) and
+r2plus1d_34 at the ARID clip (32 x 112^2), counted on the meta device (exact counts, no compute); the
+gate's elementwise product and sums (one multiply-add per feature-map element) are not counted.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import interleaved_times, markdown_table, parser, write_json
 from dlkdd.enhance import create_enhancer
-from dlkdd.models import TeacherModule, TwoStreamModule
+from dlkdd.models import DistillModule, GenKDOptions, TeacherModule, TwoStreamModule
 
+# GenKD gate cost: (backbone, clip_len, crop_size, the shipped distill_genkd.yaml's genkd.hidden).
+GATE_CLIPS = {"synthetic": ("tiny3d", 8, 56, 128), "arid": ("r2plus1d_34", 32, 112, 256)}
 PRESETS = {
     # name: (backbone, clip_len, crop_size, batch sizes, gic gamma)
     "synthetic": ("tiny3d", 8, 56, (1, 16), 3.0),
@@ -51,6 +56,34 @@ def pipelines(backbone: str, num_classes: int, enhancers: dict[str, nn.Module]) 
         out[f"enhance ({name}) + classify"] = (
             lambda x, e=enhancer: classifier(e(x)), (classifier, enhancer), 1)
     return out
+
+
+def genkd_gate_cost(backbone: str, clip_len: int, crop: int, hidden: int, num_classes: int) -> dict:
+    """Parameters and FLOPs per clip of the plain student and of the GenKD (released) gated student."""
+    with torch.device("meta"):
+        gated = DistillModule(num_classes, "unused", backbone=backbone, genkd=GenKDOptions(hidden=hidden))
+        clip = torch.empty(1, 3, clip_len, crop, crop)
+    gated.eval()
+    with torch.no_grad():
+        plain_flops = count_flops(lambda: gated.backbone(clip))
+        gated_flops = count_flops(lambda: gated(clip))
+    plain_params, gate_params = parameters(gated.backbone), parameters(gated.gate)
+    return {
+        "backbone": backbone, "clip": [clip_len, crop, crop], "gate_hidden": hidden,
+        "plain_parameters": plain_params, "gate_parameters": gate_params,
+        "plain_gflops_per_clip": plain_flops / 1e9, "gate_gflops_per_clip": (gated_flops - plain_flops) / 1e9,
+        "parameter_increase": gate_params / plain_params, "flop_increase": gated_flops / plain_flops - 1,
+    }
+
+
+def gate_table(costs: list[dict]) -> str:
+    rows = [[f"{c['backbone']} ({'x'.join(map(str, c['clip']))})", f"{c['plain_parameters']:,}",
+             f"{c['gate_parameters']:,} (+{100 * c['parameter_increase']:.2f} %)",
+             f"{c['plain_gflops_per_clip']:.3f}",
+             f"{c['gate_gflops_per_clip']:.4f} (+{100 * c['flop_increase']:.3f} %)"]
+            for c in costs]
+    header = ["student", "params", "+ GenKD gate params", "GFLOPs/clip", "+ GenKD gate GFLOPs"]
+    return markdown_table(header, rows)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -101,6 +134,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{backbone}, clips of {clip_len} x {crop}^2, {device}:\n")
     print(markdown_table(header, rows))
     print(f"\nstudent FLOPs x 2 == two-stream (gic) FLOPs: {results['student_is_one_stream']}")
+    gate = [genkd_gate_cost(*GATE_CLIPS[name], args.num_classes) for name in ("synthetic", "arid")]
+    results["genkd_gate"] = gate
+    print("\nThe gate GenKD as released adds to the deployed student (a student without GenKD: none):\n")
+    print(gate_table(gate))
     write_json(args.out, results)
     return results
 

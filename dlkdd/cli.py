@@ -25,20 +25,24 @@ from dlkdd.callbacks import (
     ThroughputMonitor,
     default_wandb_logger,
 )
-from dlkdd.checkpointing import SafeCheckpointIO, load_checkpoint
+from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, load_checkpoint
+from dlkdd.console import quiet_third_party_notices
 from dlkdd.data import DarkVideoDataModule
+from dlkdd.shipped import resolve_config_args
 
 DESCRIPTION = """\
 Action recognition in dark video by dual-light knowledge distillation.
 
   dlkdd quickstart                                         whole pipeline on generated dark video (CPU)
   dlkdd preview                                            original vs each enhancer, side by side (png, mp4)
+  dlkdd configs [DEST]                                     copy the shipped configs to DEST/configs
   dlkdd fit  --config configs/synthetic/enhancer.yaml      train Zero-DCE++ on your own dark video
   dlkdd fit  --config configs/synthetic/teacher.yaml       stage 1: teacher on the enhanced view
   dlkdd fit  --config configs/synthetic/distill.yaml       stage 2: student on the original view
   dlkdd test --config configs/synthetic/distill.yaml --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
   dlkdd predict --config configs/synthetic/distill.yaml \\
       --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output predictions.csv
+  dlkdd export --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output student.onnx
 
 Runs log to Weights & Biases (project dlkdd, offline until `wandb login`); --trainer.logger=false
 turns logging off. `dlkdd <command> --help` lists every option.
@@ -79,6 +83,11 @@ no labels needed (class names come from the checkpoint).
 }
 
 
+def unreadable_checkpoint(path: str, err: BaseException) -> str:
+    return (f"--ckpt_path {path} is not a readable checkpoint ({str(err).splitlines()[0]}); was it copied "
+            "whole? Pass a checkpoint `dlkdd fit` wrote.")
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
     """jsonargparse's option help, with the descriptions' example lines kept as written."""
 
@@ -97,7 +106,19 @@ class DlkddCLI(LightningCLI):
             parser.add_argument("--output", default="predictions.csv",
                                 help="file to write: .csv or .jsonl")
             parser.add_argument("--top_k", type=int, default=5, help="classes per video, most probable first")
+            parser.add_argument("--model_file", default=None,
+                                help="a file of `dlkdd export` (.onnx, .pt) to run in place of --ckpt_path")
+            # Without --config: the model comes from --model_file (or from the --ckpt_path checkpoint).
+            parser.set_defaults(model={"class_path": "dlkdd.inference.predict_file.ExportedFileModule"})
         return parser
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads --ckpt_path's hyper-parameters while parsing: a damaged file fails right there.
+        try:
+            super()._parse_ckpt_path()
+        except (RuntimeError, EOFError) as err:
+            ckpt_path = self.config[self.config.subcommand].ckpt_path
+            raise ValueError(unreadable_checkpoint(ckpt_path, err)) from None
 
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
@@ -117,8 +138,11 @@ class DlkddCLI(LightningCLI):
     def _default_logger(self) -> WandbLogger:
         model = self._get(self.config, "model")
         init_args = model.init_args.as_dict() if model.get("init_args") else {}
-        return default_wandb_logger(self._get(self.config, "data").dataset, model.class_path, init_args,
-                                    job_type=self.subcommand)
+        logger = default_wandb_logger(self._get(self.config, "data").dataset, model.class_path, init_args,
+                                      job_type=self.subcommand)
+        # Lightning passes anonymous=None to wandb.init, which W&B >= 0.19 warns about on every run.
+        logger._wandb_init.pop("anonymous", None)
+        return logger
 
     def _run_callbacks(self, logger, configured: list[Callback]) -> list[Callback]:
         """The callbacks every run gets, whatever its config: dashboards, throughput, input checks."""
@@ -141,14 +165,50 @@ class DlkddCLI(LightningCLI):
 
     after_fit = after_validate = after_test = after_predict = _finish_wandb_run
 
+    def _check_checkpoint_classes(self) -> None:
+        """A checkpoint trained for K classes run on data with another count would fail deep inside
+        load_state_dict with a size mismatch; say which counts differ and what to run instead."""
+        ckpt_path = self._get(self.config, "ckpt_path")
+        if not ckpt_path or ckpt_path in ("last", "best", "hpc", "registry"):  # Lightning's own names
+            return
+        if not os.path.isfile(ckpt_path):
+            raise FileNotFoundError(f"--ckpt_path {ckpt_path}: no such file. Pass a checkpoint `dlkdd fit` "
+                                    "wrote, e.g. runs/<dataset>/<stage>/checkpoints/best.ckpt.")
+        try:
+            saved = load_checkpoint(ckpt_path).get("hyper_parameters", {})
+        except (RuntimeError, EOFError) as err:  # not a torch file, or cut short
+            raise ValueError(unreadable_checkpoint(ckpt_path, err)) from None
+        classes = getattr(self.model, "hparams", {}).get("num_classes")
+        if classes is None:
+            return
+        trained = saved.get("num_classes")
+        if trained is None or trained == classes:
+            return
+        data = self._get(self.config, "data")
+        names = saved.get("class_names") or []
+        shown = f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else ""
+        raise ValueError(
+            f"--ckpt_path {ckpt_path} was trained for {trained} classes{shown}, but the data "
+            f"(--data.dataset {data.dataset}, --data.root {data.root}) has {classes} classes. Run it on "
+            "the data it was trained on, or, to predict unlabelled videos with the checkpoint's own "
+            "classes, use `dlkdd predict ... --data.dataset videos --data.root <folder or list of videos>`."
+        )
+
+    before_fit = before_validate = before_test = before_predict = _check_checkpoint_classes
+
     def before_instantiate_classes(self) -> None:
         if self.subcommand != "predict":
             return
         config = self.config.predict
+        if config.model_file:  # an exported file: its runner replaces the model, its clip settings the data's
+            from dlkdd.inference.predict_file import use_model_file
+
+            return use_model_file(config)
         if not config.ckpt_path:
             raise ValueError(
                 "dlkdd predict needs trained weights: pass --ckpt_path, e.g. "
-                "--ckpt_path runs/synthetic/distill/checkpoints/best.ckpt (written by `dlkdd fit`)."
+                "--ckpt_path runs/synthetic/distill/checkpoints/best.ckpt (written by `dlkdd fit`), or "
+                "--model_file student.onnx (written by `dlkdd export`)."
             )
         # Unlabeled videos (--data.dataset videos) have no classes of their own: the model's are used, so
         # num_classes and class_names link into the model as for any dataset.
@@ -161,7 +221,11 @@ class DlkddCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
-    """Run the CLI on `args` (sys.argv when None) and return it, so tests can read its trainer."""
+    """Run the CLI on `args` (sys.argv when None) and return it, so tests can read its trainer.
+    A --config/--data that names no local file but a shipped config reads the shipped one."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if resolve_config_args(argv) != argv:
+        args = resolve_config_args(argv)
     return DlkddCLI(
         L.LightningModule,  # any dlkdd module: classifiers and enhancers alike
         DarkVideoDataModule,
@@ -181,10 +245,13 @@ def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
 EXTRA_COMMANDS = {
     "quickstart": "dlkdd.quickstart",
     "preview": "dlkdd.preview",
+    "watch": "dlkdd.watch.command",
+    "configs": "dlkdd.shipped",
+    "export": "dlkdd.inference.export",
 }
 
 # What a configuration mistake raises (dlkdd's messages name the option and the fix).
-USAGE_ERRORS = (ValueError, KeyError, FileNotFoundError)
+USAGE_ERRORS = (ValueError, KeyError, FileNotFoundError, UnsafeCheckpointError)
 
 
 def usage_error_message(err: BaseException) -> str:
@@ -201,6 +268,7 @@ def run() -> None:
     A configuration mistake prints its message, not a traceback through LightningCLI and jsonargparse;
     DLKDD_TRACEBACK=1 shows the traceback too."""
     command = sys.argv[1] if len(sys.argv) > 1 else None
+    quiet_third_party_notices()
     try:
         if command in EXTRA_COMMANDS:
             importlib.import_module(EXTRA_COMMANDS[command]).main(sys.argv[2:])

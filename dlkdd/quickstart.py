@@ -12,8 +12,9 @@ import argparse
 from pathlib import Path
 
 from dlkdd.cli import main as cli_main
+from dlkdd.shipped import SHIPPED
 
-REPO_CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "synthetic"
+SYNTHETIC_CONFIGS = SHIPPED / "synthetic"  # the package's copy: works installed as in a checkout
 
 
 def fit_and_test(config: Path, extra: list[str]) -> tuple[str, float]:
@@ -46,12 +47,14 @@ def pretrain(config: Path, overrides: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="dlkdd quickstart", description=__doc__)
-    parser.add_argument("--configs", type=Path, default=REPO_CONFIGS, help="folder of the synthetic configs")
+    parser.add_argument("--configs", type=Path, default=SYNTHETIC_CONFIGS,
+                        help="folder of the synthetic configs")
     parser.epilog = ("Any other option goes to every run (to pretraining: the --trainer options), e.g. "
                      "--trainer.max_epochs=2 --data.root=DIR; scratch: --model.init_args.pretrained=null")
     args, overrides = parser.parse_known_args(argv)
     if not (args.configs / "teacher.yaml").is_file():
-        parser.error(f"no teacher.yaml in {args.configs}: pass --configs <repo>/configs/synthetic")
+        parser.error(f"no teacher.yaml in {args.configs}: pass --configs <folder of the synthetic configs>, "
+                     "e.g. the one `dlkdd configs` writes")
 
     if not any(o.startswith("--model.init_args.pretrained") for o in overrides):
         pretrain(args.configs / "pretrain.yaml", overrides)

@@ -124,30 +124,46 @@ def test_distillation_checkpoint_loads_the_student(tmp_path: Path) -> None:
     assert _same_outputs(student, loaded)
 
 
-def test_head_of_another_class_count_is_skipped_and_reported(tmp_path: Path, caplog) -> None:
+def test_head_of_another_class_count_is_replaced_with_one_info_line(tmp_path: Path, caplog) -> None:
     source = _trained_tiny(num_classes=5)
     path = _save_lightning_style(source, tmp_path / "five.ckpt")
     target = create_backbone("tiny3d", num_classes=7)
 
-    with caplog.at_level(logging.WARNING, logger=WEIGHTS_LOGGER):
+    with caplog.at_level(logging.INFO, logger=WEIGHTS_LOGGER):
         report = load_checkpoint(target, path)
 
-    assert report.skipped == ["head.weight", "head.bias"] and report.missing == ["head.weight", "head.bias"]
+    assert report.head_replaced == ["backbone.head.weight", "backbone.head.bias"] and not report.skipped
+    assert report.missing == ["head.weight", "head.bias"] and not report.missing_backbone
     assert torch.equal(target.net.features[0][0].weight, source.net.features[0][0].weight)
-    assert "head.weight" in caplog.text
+    assert [r.levelname for r in caplog.records] == ["INFO"]  # the expected swap is no warning
+    assert "a new head for 7 classes" in caplog.text and "head is for 5 classes" in caplog.text
 
 
-def test_bare_torchvision_state_dict_loads_into_net_and_reports_keys(tmp_path: Path, caplog) -> None:
+def test_bare_torchvision_state_dict_loads_into_net_and_its_head_is_replaced(tmp_path: Path, caplog) -> None:
     source = _trained_tiny()
     torch.save(source.net.state_dict() | {"fc.weight": torch.zeros(400, 128)}, tmp_path / "net.pth")
 
-    with caplog.at_level(logging.WARNING, logger=WEIGHTS_LOGGER):
+    with caplog.at_level(logging.INFO, logger=WEIGHTS_LOGGER):
         loaded = create_backbone("tiny3d", num_classes=5, pretrained=str(tmp_path / "net.pth"))
     report = load_checkpoint(loaded, tmp_path / "net.pth")
 
-    assert report.unexpected == ["fc.weight"] and report.missing == ["head.weight", "head.bias"]
-    assert "fc.weight" in caplog.text and "head.bias" in caplog.text
+    assert report.head_replaced == ["fc.weight"] and not report.unexpected and report.source_classes == 400
+    assert not any(r.levelname == "WARNING" for r in caplog.records)
     assert torch.equal(loaded.net.features[3][1].running_var, source.net.features[3][1].running_var)
+
+
+def test_what_a_user_should_worry_about_is_a_warning(tmp_path: Path, caplog) -> None:
+    state = _trained_tiny().net.state_dict()
+    first = next(iter(state))
+    del state[first]  # a backbone tensor the file lacks
+    state["extra.weight"] = torch.zeros(3)  # a tensor that fits nowhere
+    torch.save(state, tmp_path / "partial.pth")
+
+    with caplog.at_level(logging.WARNING, logger=WEIGHTS_LOGGER):
+        report = load_checkpoint(create_backbone("tiny3d", num_classes=5), tmp_path / "partial.pth")
+
+    assert report.missing_backbone == [f"net.{first}"] and report.unexpected == ["extra.weight"]
+    assert f"net.{first}" in caplog.text and "extra.weight" in caplog.text
 
 
 def test_checkpoint_without_matching_keys_raises(tmp_path: Path) -> None:
@@ -160,14 +176,6 @@ def test_checkpoint_without_matching_keys_raises(tmp_path: Path) -> None:
 def test_missing_checkpoint_names_path_and_option(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nope\.ckpt.*pretrained"):
         create_backbone("tiny3d", num_classes=5, pretrained=str(tmp_path / "nope.ckpt"))
-
-
-def test_kinetics_weights_missing_from_hub_cache_says_where_to_put_them(hub_dir: Path) -> None:
-    with pytest.raises(FileNotFoundError) as err:
-        create_backbone("r3d_18", num_classes=5, pretrained="kinetics400")
-    message = str(err.value)
-    assert "'r3d_18-b3b3357e.pth'" in message and f"'{hub_dir / 'checkpoints'}'" in message
-    assert "https://download.pytorch.org/models/r3d_18-b3b3357e.pth" in message
 
 
 def test_kinetics_weights_load_from_hub_cache(hub_dir: Path) -> None:

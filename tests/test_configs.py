@@ -11,7 +11,7 @@ import yaml
 from dlkdd.cli import main
 from dlkdd.data import DarkVideoDataModule
 from dlkdd.data.synthetic import BRIGHT_CLASS_NAMES
-from dlkdd.enhance import ZeroDCE
+from dlkdd.enhance import create_enhancer
 from dlkdd.models import DistillModule, EnhancerModule, TeacherModule, TwoStreamModule
 
 from .conftest import CONFIGS, save_as_fit_would
@@ -29,12 +29,12 @@ def test_configs_are_shipped():
 
 def _write_enhancer_checkpoint(declared: dict) -> None:
     """A config whose enhancer reads the checkpoint an earlier run writes (teacher_zero_dce.yaml after
-    enhancer.yaml) gets a real, untrained Zero-DCE file at that relative path."""
+    enhancer.yaml) gets a real, untrained file of the network it names at that relative path."""
     data = declared.get("data")
     checkpoint = (data.get("enhancer_options") or {}).get("checkpoint") if isinstance(data, dict) else None
     if checkpoint:
         Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(ZeroDCE().state_dict(), checkpoint)
+        torch.save(create_enhancer(data["enhancer"]).state_dict(), checkpoint)  # the network it names
 
 
 def _write_pretrained_checkpoint(declared: dict) -> None:

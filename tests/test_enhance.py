@@ -1,4 +1,4 @@
-"""HE, CLAHE and the learned Zero-DCE++ enhancer with its non-reference losses."""
+"""HE, CLAHE and the learned Zero-DCE++ and original Zero-DCE enhancers with their non-reference losses."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlkdd.enhance import ZeroDCE, create_enhancer, zero_dce_loss
+from dlkdd.enhance import ZeroDCE, ZeroDCEV1, create_enhancer, zero_dce_loss
 from dlkdd.enhance.losses import (
     color_constancy_loss,
     exposure_control_loss,
@@ -42,7 +42,9 @@ def one_thread():
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(
-    ("name", "options"), [("he", {}), ("clahe", {}), ("zero_dce", {}), ("zero_dce", {"scale_factor": 4})]
+    ("name", "options"),
+    [("he", {}), ("clahe", {}), ("zero_dce", {}), ("zero_dce", {"scale_factor": 4}), ("zero_dce_v1", {}),
+     ("zero_dce_v1", {"scale_factor": 2})],
 )
 def test_enhancers_keep_shape_dtype_device_and_range(name, options, device):
     video = _dark_video().to(device)
@@ -137,5 +139,83 @@ def test_zero_dce_checkpoint_errors_name_the_option_and_the_problem(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"--data\.enhancer_options\.checkpoint.*dlkdd fit --config"):
         create_enhancer("zero_dce", checkpoint=str(tmp_path / "missing.ckpt"))
     torch.save({"state_dict": {"model.weight": torch.zeros(1)}}, tmp_path / "other.ckpt")
-    with pytest.raises(ValueError, match="does not match the Zero-DCE network"):
+    with pytest.raises(ValueError, match=r"not match the Zero-DCE\+\+ network.*zero_dce_v1 the original"):
         create_enhancer("zero_dce", checkpoint=str(tmp_path / "other.ckpt"))
+    # A Zero-DCE++ file given to the original network (or the reverse) is named as such.
+    torch.save(ZeroDCE().state_dict(), tmp_path / "pp.pth")
+    with pytest.raises(ValueError, match=r"zero_dce_v1: .* does not match the Zero-DCE \(original\) network"):
+        create_enhancer("zero_dce_v1", checkpoint=str(tmp_path / "pp.pth"))
+
+
+def test_zero_dce_is_still_zero_dce_pp():
+    assert type(create_enhancer("zero_dce")) is type(create_enhancer("zero_dce_pp")) is ZeroDCE
+
+
+# The authors' Zero-DCE_code/snapshots/Epoch99.pth: a plain state_dict of enhance_net_nopool, written out
+# here by name and shape (Conv2d(in, out, 3, 1, 1, bias=True) each), not taken from dlkdd's module.
+RELEASED_LAYOUT = {"e_conv1": (3, 32), "e_conv2": (32, 32), "e_conv3": (32, 32), "e_conv4": (32, 32),
+                   "e_conv5": (64, 32), "e_conv6": (64, 32), "e_conv7": (64, 24)}
+
+
+def _released_state_dict(prefix: str = "") -> dict[str, torch.Tensor]:
+    torch.manual_seed(3)
+    state = {}
+    for name, (in_channels, out_channels) in RELEASED_LAYOUT.items():
+        state[f"{prefix}{name}.weight"] = 0.05 * torch.randn(out_channels, in_channels, 3, 3)
+        state[f"{prefix}{name}.bias"] = 0.05 * torch.randn(out_channels)
+    return state
+
+
+@pytest.mark.parametrize("prefix", ["", "module."])  # as saved, or from an nn.DataParallel
+def test_zero_dce_v1_loads_the_authors_epoch99_layout(tmp_path, prefix):
+    state = _released_state_dict(prefix)
+    torch.save(state, tmp_path / "Epoch99.pth")
+    net = create_enhancer("zero_dce_v1", checkpoint=str(tmp_path / "Epoch99.pth"))
+    assert isinstance(net, ZeroDCEV1)
+    result = ZeroDCEV1().load_state_dict({k.removeprefix(prefix): v for k, v in state.items()}, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert sum(p.numel() for p in net.parameters()) == 79_416  # the released network's size
+    for key, value in state.items():
+        assert torch.equal(net.state_dict()[key.removeprefix(prefix)], value)
+
+    # The released forward, by hand: 7 convs with skips, tanh, then x = x + r_i * (x^2 - x) for 8 r_i.
+    frames = _dark_frames(count=2)
+    w = {k.removeprefix(prefix): v for k, v in state.items()}
+
+    def conv(name, x):
+        return F.conv2d(x, w[f"{name}.weight"], w[f"{name}.bias"], padding=1)
+
+    x1 = F.relu(conv("e_conv1", frames))
+    x2 = F.relu(conv("e_conv2", x1))
+    x3 = F.relu(conv("e_conv3", x2))
+    x4 = F.relu(conv("e_conv4", x3))
+    x5 = F.relu(conv("e_conv5", torch.cat([x3, x4], 1)))
+    x6 = F.relu(conv("e_conv6", torch.cat([x2, x5], 1)))
+    r = torch.tanh(conv("e_conv7", torch.cat([x1, x6], 1)))
+    x = frames
+    for i in range(8):
+        x = x + r[:, 3 * i:3 * i + 3] * (torch.pow(x, 2) - x)
+    with torch.no_grad():
+        enhanced, curve_maps = net.curves(frames)
+    torch.testing.assert_close(curve_maps, r)
+    torch.testing.assert_close(enhanced, x)
+
+
+def test_zero_dce_v1_trains_with_the_same_losses(one_thread):
+    torch.manual_seed(0)
+    frames = _dark_frames()
+    net = ZeroDCEV1()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(30):
+        enhanced, curve_maps = net.curves(frames)
+        assert curve_maps.shape[1] == 24
+        terms = zero_dce_loss(frames, enhanced, curve_maps, weights={"illumination": 200.0})
+        losses.append(terms["loss"].item())
+        optimizer.zero_grad()
+        terms["loss"].backward()
+        optimizer.step()
+    with torch.no_grad():
+        brightness = net.curves(frames)[0].mean().item()
+    assert losses[-1] < 0.75 * losses[0], losses
+    assert frames.mean() < 0.07 and 0.3 < brightness < 0.8, brightness  # towards the exposure target 0.6

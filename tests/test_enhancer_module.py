@@ -1,4 +1,5 @@
-"""Zero-DCE++ trained through the real CLI on the tiny dark dataset, then used by a teacher config."""
+"""Zero-DCE++ and the original Zero-DCE trained through the real CLI on the tiny dark dataset, then used as
+the view maker (a teacher config; the enhancer built from the checkpoint)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from dlkdd.cli import main
-from dlkdd.enhance import ZeroDCE
+from dlkdd.enhance import ZeroDCE, ZeroDCEV1, create_enhancer
 from dlkdd.models import EnhancerModule
 from dlkdd.preview import load_clips
 
@@ -58,3 +59,23 @@ def test_missing_enhancer_checkpoint_names_the_option_and_the_command(tmp_path, 
 def test_enhancer_module_rejects_unknown_loss_weights():
     with pytest.raises(ValueError, match=r"loss_weights.*known: \['color'"):
         EnhancerModule(loss_weights={"colour": 5.0})
+
+
+def test_the_original_zero_dce_trains_in_enhancer_module_and_its_checkpoint_is_the_view_maker(
+    tiny_root, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    fit = main(["fit", "--config", str(CONFIGS / "synthetic/enhancer.yaml"), *tiny_data_args(tiny_root),
+                *QUIET, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
+                "--trainer.limit_val_batches=1", "--model.init_args.network=zero_dce_v1"])
+    assert isinstance(fit.model.enhancer, ZeroDCEV1)
+    assert fit.model.network_weights == {"illumination": 200.0}  # the original training script's TV weight
+    assert {f"train/{term}" for term in TERMS} <= set(fit.trainer.callback_metrics)
+    best = fit.trainer.checkpoint_callback.best_model_path
+    enhancer = create_enhancer("zero_dce_v1", checkpoint=best)  # --data.enhancer zero_dce_v1 ...
+    assert enhancer.scale_factor == 4  # the training value, from the checkpoint
+    trained = {f"enhancer.{k}": v for k, v in enhancer.state_dict().items()}
+    saved = torch.load(best, weights_only=True)["state_dict"]
+    assert all(torch.equal(saved[k], v) for k, v in trained.items()) and set(saved) == set(trained)
+    with pytest.raises(ValueError, match="zero_dce_v1 applies its 24 curve maps in 8 iterations"):
+        EnhancerModule(network="zero_dce_v1", iterations=4)

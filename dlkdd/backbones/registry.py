@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from dlkdd._registry import register_into, unknown_name_error
-from dlkdd.backbones.weights import KINETICS400, load_checkpoint, load_kinetics_weights
+from dlkdd.backbones.published import fetch, is_published, published_weights
+from dlkdd.backbones.weights import LoadReport, load_checkpoint
 
 Builder = Callable[[], nn.Module]
 
@@ -123,19 +124,35 @@ def get_backbone_spec(name: str) -> BackboneSpec:
 def create_backbone(
     name: str, num_classes: int, pretrained: str | None = None, dropout: float = 0.0
 ) -> Backbone:
-    """Build backbone ``name`` with a new ``num_classes`` head.
+    """Build backbone ``name`` with a new ``num_classes`` head, then load ``pretrained`` into it.
 
-    ``pretrained``: None (random init), "kinetics400" (torchvision weights from the local torch hub cache,
-    loaded into the full torchvision model before its classifier is dropped) or a local checkpoint path
-    (see :func:`dlkdd.backbones.weights.load_checkpoint`).
+    ``pretrained``: None (random init), a published name ("kinetics400", "ig65m_32", ...: see
+    :mod:`dlkdd.backbones.published`, downloaded into the torch hub cache when not there) or a local
+    checkpoint path (see :func:`dlkdd.backbones.weights.load_checkpoint`). The training modules build
+    with ``pretrained=None`` and call :func:`load_pretrained` when a run starts, so reading a config
+    never needs the network.
     """
     entry = _entry(name)
+    check_pretrained(name, pretrained)
     model = entry.builder()
-    if pretrained == KINETICS400:
-        load_kinetics_weights(model, name, entry.spec.kinetics_weights)
     # The classifier becomes the task head of the Backbone, so the net must return pooled features.
     setattr(model, entry.head, nn.Identity())
     backbone = Backbone(name, entry.spec, model, num_classes, dropout)
-    if pretrained is not None and pretrained != KINETICS400:
-        load_checkpoint(backbone, pretrained)
+    if pretrained is not None:
+        load_pretrained(backbone, pretrained)
     return backbone
+
+
+def check_pretrained(name: str, pretrained: str | None) -> None:
+    """Refuse, without network or files, a published name the backbone has no weights for."""
+    if is_published(pretrained):
+        published_weights(pretrained, name, _entry(name).spec.kinetics_weights)
+
+
+def load_pretrained(backbone: Backbone, pretrained: str) -> LoadReport:
+    """Load ``pretrained`` (a published name, fetched when not cached, or a local path) into ``backbone``."""
+    entry = _entry(backbone.name)
+    path = pretrained
+    if is_published(pretrained):
+        path = fetch(published_weights(pretrained, backbone.name, entry.spec.kinetics_weights))
+    return load_checkpoint(backbone, path, source_head=entry.head)

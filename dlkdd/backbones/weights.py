@@ -1,35 +1,43 @@
-"""Weights without network access.
+"""Loading weights into a :class:`~dlkdd.backbones.Backbone` (``net`` + ``head``).
 
-* ``"kinetics400"``: torchvision's Kinetics-400 weights, read only from the local torch hub cache (the file
-  ``torch.hub.load_state_dict_from_url`` would have downloaded); training machines may have no internet, so
-  a missing file is an error that says where to put it, never a download.
-* a local path: a checkpoint loaded into a :class:`~dlkdd.backbones.Backbone` (``net`` + ``head``).
+Published weights (``kinetics400``, ``ig65m_*``: see :mod:`dlkdd.backbones.published`) are downloaded
+into the torch hub cache; a local path is read as it is. Either way the file's tensors are matched here.
 
-Checkpoint key mapping: the tensors are taken from a raw state_dict, from ``ckpt["state_dict"]`` (Lightning)
+Key mapping: the tensors are taken from a raw state_dict, from ``ckpt["state_dict"]`` (Lightning, DarkLight)
 or from ``ckpt["model"]``. Exactly one source prefix is stripped (e.g. ``"backbone."`` of a LightningModule
 holding the Backbone as ``self.backbone``, ``"student."``, ``"module."``) and the rest is matched either to
 the Backbone's own keys (``net.*``, ``head.*``) or, for a bare torchvision / feature-extractor state_dict, to
 ``net.*``. The prefix pair matching the most keys wins, so a distillation checkpoint holding a teacher and a
-student loads only one of them (the student on a tie). Tensors with another shape (typically a head trained
-for another number of classes) are skipped. Everything that did not load is reported.
+student loads only one of them (the student on a tie). DarkLight's R(2+1)D-34 layout (``features.0`` the
+stem, ``features.1..4`` layer1-4, head ``fc_action``) is renamed to torchvision's first.
+
+The source's classifier (the torchvision model's own head, e.g. ``fc``, or a Backbone's ``head``) goes to
+``head`` when it has the same number of classes; otherwise the head stays new, which is what fine-tuning
+wants: one info line says so. A warning is only for what may be a mistake: backbone tensors the file does
+not have, tensors that fit nowhere, tensors of another shape.
 """
 
 from __future__ import annotations
 
 import logging
 import pickle
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
-import torchvision
 from torch import Tensor, nn
 
-KINETICS400 = "kinetics400"
+from dlkdd.backbones.published import KINETICS400
+
 # A Backbone's own keys, or those of a bare feature extractor / torchvision model that lives in ``net``.
 _TARGET_PREFIXES = ("", "net.")
+_HEAD = "head."
+# DarkLight (Ticuby/Darklight-Pytorch): nn.Sequential(*list(r2plus1d_34.children())[:-2]) as `features`.
+_DARKLIGHT_NAMES = {"features.0.": "stem.", **{f"features.{k}.": f"layer{k}." for k in range(1, 5)},
+                    "fc_action.": "fc."}
+_DARKLIGHT_KEY = re.compile(r"(^|\.)(features\.[0-4]\.|fc_action\.)")
 
 log = logging.getLogger(__name__)
 
@@ -41,49 +49,45 @@ class LoadReport:
     loaded: list[str] = field(default_factory=list)  # target keys that received a tensor
     missing: list[str] = field(default_factory=list)  # target keys left at their initial values
     unexpected: list[str] = field(default_factory=list)  # source keys under `prefix` with no target
-    skipped: list[str] = field(default_factory=list)  # target keys whose checkpoint tensor had another shape
+    skipped: list[str] = field(default_factory=list)  # non-head target keys whose tensor had another shape
     ignored: list[str] = field(default_factory=list)  # source keys outside `prefix` (e.g. a teacher)
+    head_replaced: list[str] = field(default_factory=list)  # source head keys for another class count
+    source_classes: int | None = None  # classes of the source's head, when it has one
+    darklight: bool = False  # the file was in DarkLight's layout
+
+    @property
+    def missing_backbone(self) -> list[str]:
+        return [k for k in self.missing if not k.startswith(_HEAD)]
 
 
-def kinetics_weights_file(weights_name: str) -> tuple[Path, str]:
-    """(local cache file, URL) of a torchvision weights enum member, e.g. "R3D_18_Weights.KINETICS400_V1"."""
-    url = torchvision.models.get_weight(weights_name).url
-    # Same name and directory as torch.hub.load_state_dict_from_url, so a cache filled elsewhere just works.
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name, url
-
-
-def load_kinetics_weights(model: nn.Module, name: str, weights_name: str | None) -> None:
-    """Load torchvision weights into the full torchvision ``model`` (its original 400-class head included)."""
-    if weights_name is None:
-        raise ValueError(
-            f"Backbone '{name}' has no torchvision Kinetics-400 weights; pass a local checkpoint path as "
-            f"pretrained=<path> instead."
-        )
-    path, url = kinetics_weights_file(weights_name)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Kinetics-400 weights for backbone '{name}' are not in the local torch hub cache and are never "
-            f"downloaded: place the file '{path.name}' in the directory '{path.parent}' "
-            f"(download it on a machine with internet access from {url})."
-        )
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    log.info("Loaded %s weights for '%s' from %s", weights_name, name, path)
-
-
-def load_checkpoint(module: nn.Module, path: str | Path) -> LoadReport:
-    """Load a local checkpoint into a Backbone non-strictly (see the module docstring for the key mapping)."""
+def load_checkpoint(module: nn.Module, path: str | Path, source_head: str = "fc") -> LoadReport:
+    """Load a checkpoint file into a Backbone non-strictly (see the module docstring for the key mapping).
+    `source_head`: the attribute holding the classifier in a bare model of this architecture (torchvision's
+    ``fc``, ``classifier`` or ``head``)."""
     source = _read_state_dict(Path(path))
     target = module.state_dict()
-    prefix, target_prefix = _best_prefixes(source, target)
-    report = LoadReport(str(path), prefix)
+    darklight = _is_darklight(source, target)
+    original = {}  # renamed key -> the file's own, for the report
+    if darklight:
+        original = {_DARKLIGHT_KEY.sub(lambda m: m.group(1) + _DARKLIGHT_NAMES[m.group(2)], k, count=1): k
+                    for k in source}
+        source = {new: source[old] for new, old in original.items()}
+    prefix, target_prefix = _best_prefixes(source, target, source_head)
+    report = LoadReport(str(path), prefix, darklight=darklight)
     matched: dict[str, Tensor] = {}
     for key, tensor in source.items():
         if not key.startswith(prefix):
-            report.ignored.append(key)
+            report.ignored.append(original.get(key, key))
             continue
-        name = target_prefix + key[len(prefix) :]
-        if name not in target:
-            report.unexpected.append(key)
+        rest = key[len(prefix):]
+        head_rest = _head_rest(rest, target_prefix, source_head)
+        name = target_prefix + rest if head_rest is None else _HEAD + head_rest
+        if head_rest is not None and (name not in target or tensor.shape != target[name].shape):
+            report.head_replaced.append(original.get(key, key))
+            if tensor.dim() == 2 or head_rest.endswith("bias"):
+                report.source_classes = tensor.shape[0]
+        elif name not in target:
+            report.unexpected.append(original.get(key, key))
         elif tensor.shape != target[name].shape:
             report.skipped.append(name)
         else:
@@ -96,15 +100,31 @@ def load_checkpoint(module: nn.Module, path: str | Path) -> LoadReport:
     module.load_state_dict(matched, strict=False)
     report.loaded = list(matched)
     report.missing = [k for k in target if k not in matched]
-    _log_report(report)
+    _log_report(report, num_classes=target[_HEAD + "weight"].shape[0] if _HEAD + "weight" in target else None)
     return report
+
+
+def _head_rest(rest: str, target_prefix: str, source_head: str) -> str | None:
+    """The part after the head's name when `rest` (a source key, prefix stripped) is a classifier tensor."""
+    if target_prefix == "" and rest.startswith(_HEAD):
+        return rest[len(_HEAD):]
+    if target_prefix == "net." and rest.startswith(source_head + "."):
+        return rest[len(source_head) + 1:]
+    return None
+
+
+def _is_darklight(source: dict[str, Tensor], target: dict[str, Tensor]) -> bool:
+    # Only for torchvision's ResNet layout (stem, layer1-4): other nets may have `features.N` of their own.
+    resnet = any(k.startswith("net.layer4.") for k in target) and not any(".features." in k for k in target)
+    darklight_keys = any(_DARKLIGHT_KEY.search(k) for k in source)
+    return resnet and darklight_keys and not any(".layer4." in k for k in source)
 
 
 def _read_state_dict(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise FileNotFoundError(
             f"Checkpoint '{path}' given as option `pretrained` does not exist; pass an existing file, "
-            f"'{KINETICS400}' or None."
+            f"'{KINETICS400}', one of the IG-65M names (ig65m_32, ...) or None."
         )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -114,6 +134,9 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
             f"Checkpoint '{path}' holds objects that torch.load(weights_only=True) refuses; save its "
             f"state_dict alone, e.g. torch.save(ckpt['state_dict'], 'weights.pt'), and pass that file."
         ) from err
+    except (RuntimeError, EOFError) as err:  # not a torch file, or cut short
+        raise ValueError(f"Checkpoint '{path}' given as option `pretrained` is not a readable torch file "
+                         f"({err}); was it copied whole?") from None
     if isinstance(ckpt, dict):
         ckpt = ckpt.get("state_dict", ckpt.get("model", ckpt))
     if not isinstance(ckpt, dict):
@@ -121,7 +144,7 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
     return {k: v for k, v in ckpt.items() if isinstance(v, Tensor)}
 
 
-def _best_prefixes(source: dict[str, Tensor], target: dict[str, Tensor]) -> tuple[str, str]:
+def _best_prefixes(source: dict[str, Tensor], target: dict[str, Tensor], source_head: str) -> tuple[str, str]:
     """(prefix to strip from source keys, prefix to add) that maps the most source keys onto target keys."""
     votes: Counter[tuple[str, str]] = Counter()
     for key in source:
@@ -130,7 +153,8 @@ def _best_prefixes(source: dict[str, Tensor], target: dict[str, Tensor]) -> tupl
             stripped = ".".join(parts[:i]) + "." if i else ""
             rest = ".".join(parts[i:])
             for added in _TARGET_PREFIXES:
-                if added + rest in target:
+                head_rest = _head_rest(rest, added, source_head)
+                if (added + rest if head_rest is None else _HEAD + head_rest) in target:
                     votes[stripped, added] += 1
     if not votes:
         return "", ""
@@ -138,17 +162,22 @@ def _best_prefixes(source: dict[str, Tensor], target: dict[str, Tensor]) -> tupl
     return max(votes, key=lambda p: (votes[p], "teacher" not in p[0], -len(p[0])))
 
 
-def _log_report(report: LoadReport) -> None:
-    log.info(
-        "Loaded %d tensors from '%s' (prefix %r stripped)", len(report.loaded), report.path, report.prefix
-    )
+def _log_report(report: LoadReport, num_classes: int | None) -> None:
+    layout = ", DarkLight layout" if report.darklight else ""
+    head = ""
+    if report.head_replaced:
+        was = f" the file's head is for {report.source_classes} classes" if report.source_classes else ""
+        head = f"; a new head for {num_classes} classes (expected when fine-tuning:{was})"
+    log.info("Loaded %d tensors from '%s' (prefix %r stripped%s)%s",
+             len(report.loaded), report.path, report.prefix, layout, head)
     if report.ignored:
         log.info("Ignored %d checkpoint keys outside prefix %r", len(report.ignored), report.prefix)
-    if report.missing or report.unexpected or report.skipped:
+    if report.missing_backbone or report.unexpected or report.skipped:
         log.warning(
-            "Partial load from '%s': missing %s; unexpected %s; skipped for shape mismatch %s",
+            "Partial load from '%s': backbone tensors missing %s; unexpected %s; "
+            "skipped for shape mismatch %s",
             report.path,
-            _preview(report.missing),
+            _preview(report.missing_backbone),
             _preview(report.unexpected),
             _preview(report.skipped),
         )

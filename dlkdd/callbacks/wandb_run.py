@@ -70,6 +70,8 @@ class LogConfigToRun(SaveConfigCallback):
         if not isinstance(logger, WandbLogger):
             return
         run = logger.experiment
+        if getattr(run, "disabled", False):  # WANDB_MODE=disabled: a stand-in run with no folder
+            return
         text = self.parser.dump(self.config, skip_none=False)
         run.config.update({"config": yaml.safe_load(text)}, allow_val_change=True)
         (Path(run.dir) / "config.yaml").write_text(text)

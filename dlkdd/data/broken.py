@@ -3,14 +3,22 @@ too much of a split is broken (training on a gutted dataset would silently skew 
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_only
 
 
-class BrokenDatasetError(RuntimeError):
-    """Too large a fraction of a split is unreadable."""
+class BrokenDatasetError(ValueError):
+    """Too large a fraction of a split is unreadable (a data problem the user fixes: `dlkdd` prints its
+    message as one error paragraph, a ValueError like every other input mistake)."""
+
+
+@rank_zero_only
+def _notice(line: str) -> None:
+    # One plain line per file: a Python warning would add dlkdd's source file and line to each.
+    print(line, file=sys.stderr, flush=True)
 
 
 class BrokenVideoLog:
@@ -28,7 +36,7 @@ class BrokenVideoLog:
     def _report(self, path: str, reason: str) -> None:
         if path not in self.reasons:
             self.reasons[path] = reason
-            rank_zero_warn(f"Skipping unreadable video {self.named(path)}")
+            _notice(f"dlkdd: skipping unreadable video {self.named(path)}")
 
     def named(self, path: str) -> str:
         """`path: reason`, without naming the path twice (decode errors already start with it)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset, default_collate
@@ -10,6 +11,7 @@ from torch.utils.data import Dataset, default_collate
 from dlkdd.data.decode import VideoDecodeError, decode_clip, probe
 from dlkdd.data.sampling import random_clip, uniform_clips
 from dlkdd.data.sources import VideoItem
+from dlkdd.data.store import read_frames
 from dlkdd.faults import mark_decoding
 
 
@@ -21,6 +23,7 @@ class VideoClipDataset(Dataset):
 
     `num_frames` (per item, from the manifest) saves a container open per clip; without it each worker
     probes a video the first time it needs it. `decode_time_limit` bounds each file's decode (seconds).
+    `stored` (per item: its dlkdd.data.store entry, or None) reads the same frames from the clip store.
     """
 
     def __init__(
@@ -33,6 +36,7 @@ class VideoClipDataset(Dataset):
         num_frames: Sequence[int] | None = None,
         split: str = "train",
         decode_time_limit: float | None = None,
+        stored: Sequence[Path | None] | None = None,
     ) -> None:
         self.items = list(items)
         self.clip_len = clip_len
@@ -41,6 +45,7 @@ class VideoClipDataset(Dataset):
         self.num_clips = num_clips  # None: training, one random clip
         self.split = split
         self.decode_time_limit = decode_time_limit
+        self.stored = list(stored) if stored is not None else None
         self._num_frames: dict[int, int] = dict(enumerate(num_frames)) if num_frames is not None else {}
 
     def __len__(self) -> int:
@@ -59,7 +64,9 @@ class VideoClipDataset(Dataset):
                 clips = uniform_clips(num_frames, self.clip_len, self.frame_stride, self.num_clips)
             # All clips of a video decoded in one pass: they share the seek and the forward decode.
             flat = [i for clip in clips for i in clip]
-            frames = torch.from_numpy(decode_clip(item.path, flat, self.frame_size, self.decode_time_limit))
+            entry = self.stored[index] if self.stored is not None else None
+            frames = torch.from_numpy(read_frames(entry, flat) if entry is not None else
+                                      decode_clip(item.path, flat, self.frame_size, self.decode_time_limit))
         except (VideoDecodeError, OSError) as err:
             return self._failed(index, str(err))
         except Exception as err:  # noqa: BLE001  one file's failure, whatever it is, must not end the epoch

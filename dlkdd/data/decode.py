@@ -56,11 +56,16 @@ def probe(path: str | Path, decode_first_frame: bool = False) -> VideoInfo:
             if decode_first_frame and next(iter(container.decode(stream)), None) is None:
                 raise VideoDecodeError(f"{path}: no frame could be decoded")
             if num_frames <= 0:  # no usable header: count packets once
-                container.seek(0)
-                num_frames = sum(1 for packet in container.demux(stream) if packet.size)
+                num_frames = _count_packets(path)
             return VideoInfo(num_frames, float(fps), stream.codec_context.width, stream.codec_context.height)
     except av.FFmpegError as err:
         raise VideoDecodeError(f"{path}: cannot read video ({err})") from err
+
+
+def _count_packets(path: Path) -> int:
+    # A fresh demuxer rather than a seek back to 0: raw elementary streams (.h264, .hevc) cannot seek.
+    with av.open(str(path)) as container:
+        return sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
 
 
 def _cover_size(width: int, height: int, out_h: int, out_w: int) -> tuple[int, int]:
@@ -88,33 +93,49 @@ def decode_clip(
     path = Path(path)
     out_h, out_w = frame_size
     wanted = set(indices)
-    first, last = min(wanted), max(wanted)
-    frames: dict[int, np.ndarray] = {}
+    first = min(wanted)
     deadline = time.monotonic() + time_limit if time_limit else None
     try:
-        with av.open(str(path)) as container:
-            stream = _open_stream(container, path)
-            fps, time_base = _frame_rate(stream), stream.time_base
-            start = stream.start_time or 0
-            if first > 0:
-                container.seek(start + int(first / fps / time_base), stream=stream, backward=True)
-            resize = None
-            for frame in container.decode(stream):
-                if deadline is not None and time.monotonic() > deadline:
-                    raise VideoDecodeError(f"{path}: decoding took longer than {time_limit} s; skipped")
-                if frame.pts is None:
-                    continue
-                index = round((frame.pts - start) * time_base * fps)
-                if index in wanted:
-                    resize = resize or _Resize(frame, out_h, out_w)
-                    frames[index] = resize(frame)
-                if index >= last:
-                    break
+        frames, first_seen = _decode(path, wanted, out_h, out_w, deadline, time_limit, seek=True)
+        if first > 0 and (first_seen is None or first_seen > first):
+            # The demuxer's seek overshot (MPEG-TS and PS seek by byte position): decode from the start.
+            frames, _ = _decode(path, wanted, out_h, out_w, deadline, time_limit, seek=False)
     except av.FFmpegError as err:
         raise VideoDecodeError(f"{path}: decoding failed ({err})") from err
     if not frames:
-        raise VideoDecodeError(f"{path}: no frame decoded for indices {first}..{last}")
+        raise VideoDecodeError(f"{path}: no frame decoded for indices {first}..{max(wanted)}")
     return np.stack([frames[i] if i in frames else _nearest_before(frames, i) for i in indices])
+
+
+def _decode(path: Path, wanted: set[int], out_h: int, out_w: int, deadline: float | None,
+            time_limit: float | None, seek: bool) -> tuple[dict[int, np.ndarray], int | None]:
+    """The wanted frames decoded (seeking first when `seek`), and the index of the first frame decoded."""
+    first, last = min(wanted), max(wanted)
+    frames: dict[int, np.ndarray] = {}
+    first_seen = None
+    with av.open(str(path)) as container:
+        stream = _open_stream(container, path)
+        fps, time_base = _frame_rate(stream), stream.time_base
+        # Raw elementary streams (.h264, .hevc from DVR exports) carry no timestamps: no seeking,
+        # frame k is the k-th frame decoded from the start.
+        timed = stream.start_time is not None
+        start = stream.start_time or 0
+        if seek and first > 0 and timed:
+            container.seek(start + int(first / fps / time_base), stream=stream, backward=True)
+        resize = None
+        for decoded, frame in enumerate(container.decode(stream)):
+            if deadline is not None and time.monotonic() > deadline:
+                raise VideoDecodeError(f"{path}: decoding took longer than {time_limit} s; skipped")
+            if frame.pts is None and timed:
+                continue
+            index = decoded if frame.pts is None else round((frame.pts - start) * time_base * fps)
+            first_seen = index if first_seen is None else first_seen
+            if index in wanted:
+                resize = resize or _Resize(frame, out_h, out_w)
+                frames[index] = resize(frame)
+            if index >= last:
+                break
+    return frames, first_seen
 
 
 class _Resize:

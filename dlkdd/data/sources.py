@@ -18,7 +18,20 @@ from dlkdd._registry import register_into, unknown_name_error
 from dlkdd.data import synthetic
 
 ARID_CLASSES = ("Drink", "Jump", "Pick", "Pour", "Push", "Run", "Sit", "Stand", "Turn", "Walk", "Wave")
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
+# What a file must end with (any case) to be a video in a folder (dataset folder, videos): the containers
+# and raw streams that cameras, phones, NVRs and DVRs export and FFmpeg (PyAV) decodes. The README lists
+# them; tests/test_formats.py writes one of each that PyAV can write and decodes it.
+VIDEO_SUFFIXES = frozenset({
+    ".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".f4v",  # ISO/QuickTime: phones, IP cameras, NVR exports
+    ".mkv", ".webm",  # Matroska
+    ".avi", ".flv", ".asf", ".wmv",  # older DVRs and Windows exports
+    ".ts", ".m2ts", ".mts", ".m2t",  # MPEG transport streams: NVR/DVR and camcorder (AVCHD) recordings
+    ".mpg", ".mpeg", ".vob", ".mxf",  # MPEG program streams, DVD, broadcast
+    ".h264", ".264", ".h265", ".265", ".hevc",  # raw H.264/H.265 streams (Hikvision, Uniview exports)
+    ".mjpeg", ".mjpg",  # raw motion JPEG (cheap USB and IP cameras)
+    ".dav",  # Dahua DVR/NVR recordings (FFmpeg's dhav demuxer)
+    ".ogv",
+})
 STAGE_SPLITS = ("train", "val", "test")
 NO_LABEL = -1
 # Class names until the data is there (their count sizes the model at construction); never trained.

@@ -4,5 +4,6 @@ from dlkdd.enhance import classic as _classic  # noqa: F401  (fills the registry
 from dlkdd.enhance.losses import zero_dce_loss
 from dlkdd.enhance.registry import create_enhancer, list_enhancers, register_enhancer
 from dlkdd.enhance.zero_dce import ZeroDCE
+from dlkdd.enhance.zero_dce_v1 import ZeroDCEV1
 
-__all__ = ["ZeroDCE", "create_enhancer", "list_enhancers", "register_enhancer", "zero_dce_loss"]
+__all__ = ["ZeroDCE", "ZeroDCEV1", "create_enhancer", "list_enhancers", "register_enhancer", "zero_dce_loss"]

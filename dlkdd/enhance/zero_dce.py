@@ -4,7 +4,11 @@ alpha, and the frame is brightened by iterating the quadratic curve LE(x) = x + 
 
 It is trained without reference images by the losses of `dlkdd.enhance.losses`; an untrained
 (randomly initialised) Zero-DCE fits the enhancer contract but is not a useful enhancer, so as a
-view maker it needs `--data.enhancer_options.checkpoint`."""
+view maker it needs `--data.enhancer_options.checkpoint`.
+
+Registered as `zero_dce_pp`, and as `zero_dce` (its name before the original Zero-DCE, `zero_dce_v1` in
+dlkdd.enhance.zero_dce_v1, was added: shipped configs and checkpoints that say `zero_dce` keep meaning
+Zero-DCE++)."""
 
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ def apply_curves(frames: Tensor, alpha: Tensor, iterations: int) -> Tensor:
 
 
 @register_enhancer("zero_dce")
+@register_enhancer("zero_dce_pp")
 class ZeroDCE(nn.Module):
     """Zero-DCE++ enhancer (B,C,T,H,W) -> (B,C,T,H,W); `curves` is the per-image training entry point.
 
@@ -93,18 +98,12 @@ class ZeroDCE(nn.Module):
             + [SeparableConv(2 * width, 3)]
         )
         if checkpoint is not None:
-            check_keys(checkpoint, state, self.state_dict().keys())
+            check_keys(checkpoint, state, self.state_dict().keys(), "zero_dce_pp", "Zero-DCE++")
             self.load_state_dict(state)
 
     def curve_map(self, frames: Tensor) -> Tensor:
         """(N,3,H,W) in [0,1] -> alpha (N,3,H,W) in [-1,1], estimated at 1/scale_factor resolution."""
-        x = frames.to(self.convs[0].depthwise.weight.dtype)
-        if self.scale_factor > 1:
-            height, width = x.shape[-2:]
-            size = (max(1, height // self.scale_factor), max(1, width // self.scale_factor))
-            # antialias (the released code has none): averages the sensor noise of dark frames
-            # instead of reading only the 4 pixels nearest each output pixel.
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        x = downscaled(frames.to(self.convs[0].depthwise.weight.dtype), self.scale_factor)
         c1, c2, c3, c4, c5, c6, c7 = self.convs
         x1 = F.relu(c1(x))
         x2 = F.relu(c2(x1))
@@ -113,9 +112,7 @@ class ZeroDCE(nn.Module):
         x5 = F.relu(c5(torch.cat([x3, x4], 1)))
         x6 = F.relu(c6(torch.cat([x2, x5], 1)))
         alpha = torch.tanh(c7(torch.cat([x1, x6], 1)))
-        if self.scale_factor > 1:
-            alpha = F.interpolate(alpha, size=frames.shape[-2:], mode="bilinear", align_corners=False)
-        return alpha
+        return upscaled(alpha, frames)
 
     def curves(self, frames: Tensor) -> tuple[Tensor, Tensor]:
         """(N,3,H,W) in [0,1] -> (enhanced frames, alpha): what the Zero-DCE losses need."""
@@ -131,19 +128,41 @@ class ZeroDCE(nn.Module):
         return f"scale_factor={self.scale_factor}, iterations={self.iterations}"
 
 
-def read_checkpoint(path: str) -> tuple[dict[str, Tensor], dict]:
+def downscaled(frames: Tensor, scale_factor: int) -> Tensor:
+    """Frames at 1/scale_factor resolution, where the curve map is estimated."""
+    if scale_factor == 1:
+        return frames
+    height, width = frames.shape[-2:]
+    size = (max(1, height // scale_factor), max(1, width // scale_factor))
+    # antialias (the released code has none): averages the sensor noise of dark frames
+    # instead of reading only the 4 pixels nearest each output pixel.
+    return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def upscaled(curve_map: Tensor, frames: Tensor) -> Tensor:
+    """A curve map estimated on downscaled frames, back at the frames' size (bilinear)."""
+    if curve_map.shape[-2:] == frames.shape[-2:]:
+        return curve_map
+    return F.interpolate(curve_map, size=frames.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def read_checkpoint(
+    path: str, name: str = "zero_dce", hint: str = TRAIN_HINT
+) -> tuple[dict[str, Tensor], dict]:
     """(ZeroDCE weights, training options) in `path`: a raw state_dict with no options, or a Lightning
-    checkpoint's 'state_dict' with the 'enhancer.' prefix stripped and its 'hyper_parameters'."""
+    checkpoint's 'state_dict' with the 'enhancer.' prefix stripped and its 'hyper_parameters'. A raw
+    state_dict saved from an nn.DataParallel ('module.' before every key) is read as the plain one."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as err:
         raise FileNotFoundError(
-            f"zero_dce: checkpoint {path!r} not found (option --data.enhancer_options.checkpoint); "
-            f"{TRAIN_HINT}"
+            f"{name}: checkpoint {path!r} not found (option --data.enhancer_options.checkpoint); {hint}"
         ) from err
     if not isinstance(checkpoint, dict):
-        raise ValueError(f"zero_dce: {path!r} holds a {type(checkpoint).__name__}, not a state_dict")
+        raise ValueError(f"{name}: {path!r} holds a {type(checkpoint).__name__}, not a state_dict")
     if "state_dict" not in checkpoint:
+        if checkpoint and all(key.startswith("module.") for key in checkpoint):
+            return {key.removeprefix("module."): value for key, value in checkpoint.items()}, {}
         return checkpoint, {}
     state = {
         key.removeprefix(LIGHTNING_PREFIX): value
@@ -153,12 +172,16 @@ def read_checkpoint(path: str) -> tuple[dict[str, Tensor], dict]:
     return state, dict(checkpoint.get("hyper_parameters", {}))
 
 
-def check_keys(path: str, state: dict[str, Tensor], expected: Iterable[str]) -> None:
+def check_keys(
+    path: str, state: dict[str, Tensor], expected: Iterable[str], name: str, network: str
+) -> None:
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise ValueError(
-            f"zero_dce: checkpoint {path!r} does not match the Zero-DCE network "
+            f"{name}: checkpoint {path!r} does not match the {network} network "
             f"({len(missing)} missing keys, e.g. {missing[:3]}; "
-            f"{len(unexpected)} unexpected keys, e.g. {unexpected[:3]}). Give a ZeroDCE state_dict or "
-            f"a Lightning checkpoint whose enhancer weights are under '{LIGHTNING_PREFIX}'; {TRAIN_HINT}"
+            f"{len(unexpected)} unexpected keys, e.g. {unexpected[:3]}). Give a {network} state_dict or "
+            f"a Lightning checkpoint whose enhancer weights are under '{LIGHTNING_PREFIX}' (EnhancerModule "
+            f"with network {name}); zero_dce / zero_dce_pp is Zero-DCE++, zero_dce_v1 the original "
+            f"Zero-DCE; {TRAIN_HINT}"
         )

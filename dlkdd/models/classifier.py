@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MeanMetric
 
-from dlkdd.backbones import create_backbone
+from dlkdd.backbones import Backbone, check_pretrained, create_backbone, load_pretrained
 from dlkdd.data.sources import NO_LABEL
 from dlkdd.faults import NonFiniteLoss, WorkerDeathReport
 from dlkdd.models.metrics import accuracy_metrics
@@ -45,7 +45,9 @@ class VideoClassifier(L.LightningModule):
     Args:
         num_classes: linked from the data module.
         backbone: a name from dlkdd.backbones.list_backbones().
-        pretrained: None, "kinetics400" (torchvision weights from the local hub cache) or a local path.
+        pretrained: None, a published name ("kinetics400", "ig65m_32", "ig65m_8", "ig65m_kinetics_32",
+            "ig65m_kinetics_8": downloaded into the torch hub cache) or a local checkpoint path. Loaded
+            when a run starts without --ckpt_path (reading a config never needs the network).
         view: which view the network sees ("enhanced" or "original").
         dropout: dropout before the classification head.
         lr: peak learning rate of AdamW (linear warm-up, then cosine decay, stepped per batch).
@@ -68,7 +70,9 @@ class VideoClassifier(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # collects the subclass's arguments too
-        self.backbone = create_backbone(backbone, num_classes, pretrained=pretrained, dropout=dropout)
+        check_pretrained(backbone, pretrained)  # a wrong name fails here; the weights load in setup()
+        self.backbone = create_backbone(backbone, num_classes, dropout=dropout)
+        self._pretrained_loaded = False
         self.train_metrics = accuracy_metrics(num_classes, class_names, "train")
         self.val_metrics = accuracy_metrics(num_classes, class_names, "val")
         self.test_metrics = accuracy_metrics(num_classes, class_names, "test")
@@ -76,6 +80,19 @@ class VideoClassifier(L.LightningModule):
         # (a sync_dist mean of per-process means is not).
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
+
+    @property
+    def pretrained_backbones(self) -> list[Backbone]:
+        """The backbones `pretrained` initialises (not a distillation teacher)."""
+        return [self.backbone]
+
+    def setup(self, stage: str) -> None:
+        # Pretrained weights arrive when a run starts, not when its config is read (configs instantiate
+        # offline), and not when --ckpt_path brings the weights anyway (test, predict, resume): no download.
+        if self.hparams.pretrained and not self._pretrained_loaded and self.trainer.ckpt_path is None:
+            for backbone in self.pretrained_backbones:
+                load_pretrained(backbone, self.hparams.pretrained)
+        self._pretrained_loaded = True
 
     @property
     def input_views(self) -> set[str]:

@@ -1,6 +1,7 @@
 """DistillModule (stage 2): a student on the original dark view, taught by a frozen teacher that sees
-the enhanced view. At inference the student runs alone: the teacher is never part of its checkpoint, nor
-is anything GenKD trains beside the student (adapter, attention head, CVAE)."""
+the enhanced view. At inference the student runs alone: the teacher is never part of its checkpoint. With
+GenKD as released the student includes its gate (in its state_dict and forward); what else GenKD trains
+beside the student (CVAE, adapters; the mimic variant's attention head) stays out of it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ from torch import Tensor
 
 from dlkdd.backbones.features import captured_output, forward_with_features, stage_channels, stage_name
 from dlkdd.models.classifier import VideoClassifier, View, video_probabilities
-from dlkdd.models.genkd import GenKDOptions, StudentFeatureModel, cvae_loss, distillation_losses
+from dlkdd.models.genkd import (
+    GenKDOptions,
+    ReleasedStudentSide,
+    StudentFeatureModel,
+    StudentGate,
+    check_gateable,
+    cvae_loss,
+    distillation_losses,
+    gate_inserted,
+    released_cvae_terms,
+    released_student_terms,
+)
 from dlkdd.models.losses import soft_target_kd
 from dlkdd.models.teacher import load_teacher
 
@@ -30,9 +42,13 @@ class DistillModule(VideoClassifier):
             Needed to fit only: validate/test/predict run the student alone.
         alpha: weight of the hard-label cross-entropy; 1 - alpha weighs the soft-target term.
         temperature: softmax temperature T of the soft targets.
-        genkd: generative feature distillation (see dlkdd.models.genkd.GenKDOptions); needs a teacher
-            checkpoint written by GenKD phase 1 (TeacherModule with feature_model). Trains with manual
-            optimization: the student's CVAE and the student step in turn on each batch.
+        genkd: generative feature distillation (see dlkdd.models.genkd); needs a teacher checkpoint
+            written by GenKD phase 1 (TeacherModule with feature_model). Trains with manual optimization.
+            variant released: the student's gate is part of the student (forward, state_dict, test,
+            predict); even Lightning epochs (0, 2, ...) train the student's CVAE, odd ones the student
+            (so max_epochs is twice the released code's epochs; validate with check_val_every_n_epoch 2).
+            variant mimic: the student's CVAE and the student step in turn on each batch; the student
+            checkpoint is the plain student.
         cache_teacher_targets: keep the teacher's logits of each training clip (video index, start frame)
             and run the teacher only on clips it has not seen. Valid only when a clip's teacher view is
             always the same, so it needs --data.augment false (centre crops); logit KD only. The cache
@@ -64,15 +80,19 @@ class DistillModule(VideoClassifier):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature} (--model.init_args.temperature)")
         if isinstance(genkd, dict):  # as saved in a checkpoint's hyper_parameters
-            genkd = GenKDOptions(**genkd)
+            genkd = GenKDOptions.from_saved(genkd)
         self.genkd_options = genkd
-        # Built in setup("fit") only, so a test/predict of the checkpoint holds the plain student.
-        self.genkd: StudentFeatureModel | None = None
+        # Training-only GenKD modules, built in setup("fit") only: not part of a tested/predicted student.
+        self.genkd: StudentFeatureModel | ReleasedStudentSide | None = None
+        # The released variant's gate: part of the student, so built here, saved and run at test/predict.
+        self.gate: StudentGate | None = None
         if genkd is not None:
             self.hparams["genkd"] = asdict(genkd)  # plain types: checkpoints load with weights_only=True
             self.student_stage = stage_name(self.backbone, genkd.student_stage,
                                             "--model.init_args.genkd.student_stage")
             self.automatic_optimization = False
+            if genkd.variant == "released":
+                self.gate = self._released_gate(genkd.hidden)
         # Kept out of nn.Module registration on purpose: not in state_dict (student checkpoints stay
         # student-only), not moved by .train(), not wrapped by DDP, not touched by the optimizer.
         self.__dict__["teacher"] = None
@@ -107,7 +127,32 @@ class DistillModule(VideoClassifier):
         self.__dict__["teacher_stage"] = teacher.feature_stage
         # setup runs before the move to the device and before configure_optimizers: both see these modules.
         student_channels = stage_channels(self.backbone, self.student_stage)
-        self.genkd = StudentFeatureModel(student_channels, teacher.feature_model)
+        if self.gate is None:
+            self.genkd = StudentFeatureModel(student_channels, teacher.feature_model)
+        else:  # fresh, as released (the mimic variant copies the teacher's)
+            teacher_channels = teacher.feature_model.gate_classifier.in_features
+            self.genkd = ReleasedStudentSide(student_channels, teacher_channels, self.genkd_options.hidden)
+
+    def forward(self, video: Tensor) -> Tensor:
+        if self.gate is None:
+            return super().forward(video)
+        return self.gated_forward(video)[0].logits
+
+    def gated_forward(self, video: Tensor):
+        """The gated student's (output, ungated stage map (B, C, T, H, W), gate logits (B, C, T))."""
+        stage = self.backbone.get_submodule(self.student_stage)
+        with gate_inserted(stage, self.stage_layout, self.gate) as recorded:
+            output = self.backbone(video)
+        return output, recorded["map"], recorded["logits"]
+
+    def is_cvae_epoch(self) -> bool:
+        """Released variant: Lightning epochs 0, 2, 4, ... are the released code's CVAE epochs."""
+        return self.current_epoch % 2 == 0
+
+    def on_train_epoch_start(self) -> None:
+        if self.gate is not None and self.genkd is not None:
+            # Each side is frozen during the other's epoch, as released (no gradients pile up on it).
+            self.genkd.cvae.requires_grad_(self.is_cvae_epoch())
 
     def on_fit_start(self) -> None:
         if self.teacher_targets is not None:
@@ -184,6 +229,9 @@ class DistillModule(VideoClassifier):
     def training_step(self, batch: dict | None, batch_idx: int) -> Tensor | None:
         if self.genkd is None or batch is None:
             return super().training_step(batch, batch_idx)
+        if self.gate is not None:
+            step = self.released_cvae_step if self.is_cvae_epoch() else self.released_student_step
+            return step(batch)
         options = self.genkd_options
         student_optimizer, cvae_optimizer = self.optimizers()
         teacher_logits, teacher_map = self.teacher_forward(batch[self.teacher_view], features=True)
@@ -221,6 +269,55 @@ class DistillModule(VideoClassifier):
         self.train_metrics.update(output.logits.detach().softmax(dim=-1), batch["label"])
         return None
 
+    def on_train_epoch_end(self) -> None:
+        if self.gate is not None and self.genkd is not None and self.is_cvae_epoch():
+            return  # the student did not learn (nor was it scored) in a CVAE epoch
+        super().on_train_epoch_end()
+
+    def released_cvae_step(self, batch: dict) -> None:
+        """train_Top_I3D_KD.py stage 1: only the student's CVAE learns; the student runs (in train mode, as
+        released, so its BatchNorm statistics move) without gradients."""
+        options = self.genkd_options
+        _, cvae_optimizer = self.optimizers()
+        video = batch[self.hparams.view]
+        with torch.no_grad():
+            _, student_map, gate_logits = self.gated_forward(video)
+            feature_map, gate = self.genkd.adapt(student_map, gate_logits)
+        terms = released_cvae_terms(self.genkd.cvae, self.teacher_features.cvae, feature_map, gate,
+                                    options.kl_weight)
+        loss = terms["loss_cvae"] + options.generative_weight * terms["loss_gen"]
+        cvae_optimizer.zero_grad()
+        self.manual_backward(loss)
+        cvae_optimizer.step()
+        logged = {"loss_cvae_epoch": loss, **terms}
+        self.log_dict({f"train/{name}": value for name, value in logged.items()},
+                      batch_size=video.shape[0], prog_bar=True)
+
+    def released_student_step(self, batch: dict) -> None:
+        """train_Top_I3D_KD.py stage 2: the gated student learns on its logit loss, the ramped prior
+        reconstruction of its own map and the attention term; the student's CVAE is frozen."""
+        options = self.genkd_options
+        student_optimizer, _ = self.optimizers()
+        teacher_logits, teacher_map = self.teacher_forward(batch[self.teacher_view], features=True)
+        with torch.no_grad():
+            teacher_gate = self.teacher_features.attention(teacher_map)
+        output, student_map, gate_logits = self.gated_forward(batch[self.hparams.view])
+        feature_map, gate = self.genkd.adapt(student_map, gate_logits)
+        losses = self.logit_losses(output.logits, teacher_logits, batch["label"])
+        terms = released_student_terms(self.genkd.cvae, feature_map, gate, teacher_gate)
+        # Released epochs count from 1 and hold one CVAE and one student Lightning epoch each.
+        rec_weight = options.reconstruction_weight_at(self.current_epoch // 2 + 1)
+        losses["loss"] = (
+            losses["loss"] + rec_weight * terms["loss_rec"] + options.attention_weight * terms["loss_att"]
+        )
+        student_optimizer.zero_grad()
+        self.manual_backward(losses["loss"])
+        student_optimizer.step()
+        logged = {**losses, **terms, "rec_weight": rec_weight}
+        self.log_dict({f"train/{name}": value for name, value in logged.items()},
+                      batch_size=output.logits.shape[0], prog_bar=True)
+        self.train_metrics.update(output.logits.detach().softmax(dim=-1), batch["label"])
+
     def validation_step(self, batch: dict | None, batch_idx: int) -> dict | None:
         if batch is None or self.teacher is None or self.trainer.state.fn != "fit":
             return super().validation_step(batch, batch_idx)
@@ -240,6 +337,16 @@ class DistillModule(VideoClassifier):
     def configure_optimizers(self):
         if self.genkd is None:
             return super().configure_optimizers()
+        options = self.genkd_options
+        if self.gate is not None:  # as released: SGD for the student (gate, adapters), Adam for its CVAE
+            student_params = [p for name, p in self.named_parameters()
+                              if p.requires_grad and not name.startswith("genkd.cvae.")]
+            student = torch.optim.SGD(student_params, lr=options.student_lr,
+                                      momentum=options.student_momentum,
+                                      weight_decay=options.student_weight_decay)
+            cvae = torch.optim.Adam(self.genkd.cvae.parameters(), lr=options.cvae_lr,
+                                    betas=options.cvae_betas)
+            return [student, cvae]
         # The student side (backbone, adapter, attention head) gets the usual AdamW and per-step schedule;
         # the student's CVAE has an optimizer of its own and steps on its own loss.
         self.genkd.cvae.requires_grad_(False)
@@ -258,6 +365,30 @@ class DistillModule(VideoClassifier):
         checkpoint[TRAINING_ONLY_KEY] = {key: state.pop(key) for key in training_only}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # A resumed fit (setup built the GenKD modules) gets them back; test/predict load the plain student.
+        saved = checkpoint.get("hyper_parameters", {}).get("genkd")
+        if saved is not None and self.genkd_options is not None:
+            self._take_variant_of(GenKDOptions.from_saved(saved))
+        # A resumed fit (setup built the GenKD modules) gets them back; test/predict load the student alone.
         if self.genkd is not None:
             checkpoint["state_dict"].update(checkpoint.get(TRAINING_ONLY_KEY, {}))
+
+    def _take_variant_of(self, saved: GenKDOptions) -> None:
+        """The checkpoint's variant decides whether the student has a gate. LightningCLI merges a checkpoint's
+        hyperparameters into the config's, so a checkpoint written before the variants (no `variant`: mimic)
+        would otherwise meet the config's `released` and a gate it never had."""
+        if saved.variant == self.genkd_options.variant:
+            return
+        if self.genkd is not None:  # a resumed fit: its training-only modules are the other variant's
+            raise ValueError(
+                f"The checkpoint was written by GenKD variant {saved.variant!r}, the config asks for "
+                f"{self.genkd_options.variant!r}: resume with --model.init_args.genkd.variant {saved.variant}"
+            )
+        self.genkd_options.variant = saved.variant
+        self.hparams["genkd"] = asdict(self.genkd_options)
+        self.gate = self._released_gate(saved.hidden) if saved.variant == "released" else None
+
+    def _released_gate(self, hidden: int) -> StudentGate:
+        spec = self.backbone.spec
+        self.stage_layout = spec.feature_layout if self.student_stage == spec.last_stage else "BCTHW"
+        check_gateable(self.stage_layout, self.student_stage)
+        return StudentGate(stage_channels(self.backbone, self.student_stage), hidden)

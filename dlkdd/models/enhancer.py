@@ -1,5 +1,6 @@
-"""EnhancerModule: trains the Zero-DCE++ enhancer on frames of the dataset's own dark videos, with no
-reference images (its four non-reference losses), so a teacher can then see the view it makes."""
+"""EnhancerModule: trains a Zero-DCE enhancer (Zero-DCE++ or the original Zero-DCE) on frames of the
+dataset's own dark videos, with no reference images (the four non-reference losses), so a teacher can then
+see the view it makes."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from dlkdd.enhance import ZeroDCE, zero_dce_loss
+from dlkdd.enhance import ZeroDCE, ZeroDCEV1, zero_dce_loss
 from dlkdd.enhance.losses import DEFAULT_WEIGHTS
+
+# Enhancer name -> (network, its released training script's loss weights beside DEFAULT_WEIGHTS).
+NETWORKS = {
+    "zero_dce_pp": (ZeroDCE, {}),
+    "zero_dce": (ZeroDCE, {}),  # the old name of zero_dce_pp
+    # Zero-DCE_code/lowlight_train.py: loss_TV = 200 * L_TV(A) (1600 in Zero-DCE++'s)
+    "zero_dce_v1": (ZeroDCEV1, {"illumination": 200.0}),
+}
 
 
 def sample_frames(video: Tensor, frames_per_clip: int) -> Tensor:
@@ -21,15 +30,18 @@ def sample_frames(video: Tensor, frames_per_clip: int) -> Tensor:
 
 
 class EnhancerModule(L.LightningModule):
-    """Zero-DCE++ trained on the `original` (dark) view of the data module's clips.
+    """A Zero-DCE network trained on the `original` (dark) view of the data module's clips.
 
     The checkpoint's weights are under 'enhancer.' and its hyper-parameters hold scale_factor and
-    iterations, so `--data.enhancer=zero_dce --data.enhancer_options='{checkpoint: PATH}'` rebuilds
+    iterations, so `--data.enhancer=<network> --data.enhancer_options='{checkpoint: PATH}'` rebuilds
     the same enhancer.
 
     Args:
+        network: `zero_dce_pp` (Zero-DCE++, ~10k parameters; `zero_dce` is its old name) or `zero_dce_v1`
+            (the original Zero-DCE, 79k parameters, 24 curve maps; its illumination weight defaults to
+            the original script's 200).
         scale_factor: the curve map is estimated at 1/scale_factor resolution (see dlkdd.enhance.ZeroDCE).
-        iterations: curve iterations (8 in the paper).
+        iterations: curve iterations (8 in the paper; zero_dce_v1's 24 maps fix it at 8).
         frames_per_clip: frames taken from each clip, evenly spread.
         exposure_target: the well-exposed grey level E the exposure loss pulls 16x16 patches towards.
         loss_weights: overrides of the loss weights (spatial, exposure, color, illumination).
@@ -39,6 +51,7 @@ class EnhancerModule(L.LightningModule):
 
     def __init__(
         self,
+        network: str = "zero_dce_pp",
         scale_factor: int = 1,
         iterations: int = 8,
         frames_per_clip: int = 2,
@@ -58,8 +71,16 @@ class EnhancerModule(L.LightningModule):
         if unknown:
             raise ValueError(f"unknown loss_weights {sorted(unknown)} (--model.init_args.loss_weights); "
                              f"known: {sorted(DEFAULT_WEIGHTS)}")
+        if network not in NETWORKS:
+            raise ValueError(f"unknown network {network!r} (--model.init_args.network); known: "
+                             f"{sorted(NETWORKS)}")
+        if network == "zero_dce_v1" and iterations != 8:
+            raise ValueError(f"zero_dce_v1 applies its 24 curve maps in 8 iterations, got iterations "
+                             f"{iterations} (--model.init_args.iterations): leave it at 8")
         self.save_hyperparameters()
-        self.enhancer = ZeroDCE(scale_factor=scale_factor, iterations=iterations)
+        builder, self.network_weights = NETWORKS[network]
+        options = {"iterations": iterations} if builder is ZeroDCE else {}
+        self.enhancer = builder(scale_factor=scale_factor, **options)
 
     @property
     def input_views(self) -> set[str]:
@@ -69,9 +90,8 @@ class EnhancerModule(L.LightningModule):
     def _losses(self, batch: dict, stage: str) -> Tensor:
         frames = sample_frames(batch["original"], self.hparams.frames_per_clip)
         enhanced, alpha = self.enhancer.curves(frames)
-        terms = zero_dce_loss(
-            frames, enhanced, alpha, self.hparams.loss_weights, self.hparams.exposure_target
-        )
+        weights = {**self.network_weights, **(self.hparams.loss_weights or {})}
+        terms = zero_dce_loss(frames, enhanced, alpha, weights, self.hparams.exposure_target)
         # How bright the output is, beside the loss terms: the number to compare with exposure_target.
         terms["brightness"] = enhanced.detach().mean()
         self.log_dict({f"{stage}/{name}": value for name, value in terms.items()},

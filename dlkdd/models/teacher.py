@@ -1,6 +1,9 @@
 """TeacherModule (stage 1): a classifier on the enhanced view; `view: original` is the no-enhancement
 baseline (and the student-alone baseline) from the same module. With `feature_model` set it runs GenKD's
-phase 1 instead: the (pretrained, frozen) teacher stays as it is and only the feature model learns."""
+phase 1 instead: the (pretrained, frozen) teacher stays as it is and only the feature model learns. The
+released GenKD code ships no phase-1 training (only the trained teacher's gate and CVAE as files), so this
+phase is dlkdd's own: the gate learns through a linear classifier on the gated, pooled map, and the CVAE
+models the map given the (detached) gate with the released CVAE loss (MSE + 0.1 KL)."""
 
 from __future__ import annotations
 

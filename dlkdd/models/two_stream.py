@@ -37,7 +37,11 @@ class TwoStreamModule(VideoClassifier):
             num_classes, backbone, pretrained, "original", dropout, lr, weight_decay, warmup_fraction,
             class_names,
         )
-        self.enhanced_backbone = create_backbone(backbone, num_classes, pretrained, dropout)
+        self.enhanced_backbone = create_backbone(backbone, num_classes, dropout=dropout)
+
+    @property
+    def pretrained_backbones(self) -> list:
+        return [self.backbone, self.enhanced_backbone]
 
     @property
     def input_views(self) -> set[str]:

@@ -1,0 +1,144 @@
+"""Long generated night recordings with ground truth: consecutive action segments of known classes and
+boundaries, separated by gaps with no action, written frame by frame (memory flat over any length).
+
+Each action segment is a clip of the generated dataset (dlkdd.data.synthetic's renderer and low-light
+sensor model, imported, not copied), as long as the segment: one camera view of one incident. A gap
+is a view of an empty scene (the same background and lighting machinery, no object), through the same
+sensor. The annotations JSON beside the video lists every segment in seconds and frames:
+
+    python -m dlkdd.data.synthetic_long night.mp4 --duration 3600 --fps 25 --height 48 --width 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from dlkdd.data.synthetic import (
+    CLASS_NAMES,
+    SyntheticConfig,
+    _background,
+    _illumination,
+    degrade_low_light,
+    render_clean_video,
+)
+
+# A fixed start of the night, so a generated recording has a wall clock (its mp4 creation time).
+FILMED = "2026-01-15T22:00:00.000000Z"
+
+
+@dataclass(frozen=True)
+class LongVideoConfig:
+    duration: float = 60.0  # seconds
+    fps: int = 15
+    height: int = 96  # even
+    width: int = 128  # even
+    segment: tuple[float, float] = (2.0, 4.0)  # seconds of one action, drawn uniformly
+    gap: tuple[float, float] = (1.0, 3.0)  # seconds of no action between actions
+    seed: int = 0
+    color_cast: bool = True
+
+    def __post_init__(self) -> None:
+        if self.duration <= 0 or self.fps < 1 or min(*self.segment, *self.gap) <= 0:
+            raise ValueError("duration, fps, segment and gap lengths must be positive")
+        if self.segment[0] > self.segment[1] or self.gap[0] > self.gap[1]:
+            raise ValueError("segment and gap ranges are (shortest, longest)")
+
+
+@dataclass(frozen=True)
+class Segment:
+    label: int | None  # None: no action
+    start_frame: int
+    end_frame: int  # exclusive
+
+    def as_dict(self, fps: int) -> dict:
+        return {"class": CLASS_NAMES[self.label] if self.label is not None else None,
+                "start": self.start_frame / fps, "end": self.end_frame / fps,
+                "start_frame": self.start_frame, "end_frame": self.end_frame}
+
+
+def plan(config: LongVideoConfig) -> list[Segment]:
+    """Gap, action, gap, action, ... to the duration; classes cycle in a shuffled order per round."""
+    rng = np.random.default_rng([config.seed, 1])
+    total = round(config.duration * config.fps)
+    segments, frame, order = [], 0, []
+    while frame < total:
+        gap = max(1, round(rng.uniform(*config.gap) * config.fps))
+        segments.append(Segment(None, frame, min(total, frame + gap)))
+        frame += gap
+        if frame >= total:
+            break
+        if not order:
+            order = list(rng.permutation(len(CLASS_NAMES)))
+        length = max(2, round(rng.uniform(*config.segment) * config.fps))
+        segments.append(Segment(int(order.pop()), frame, min(total, frame + length)))
+        frame += length
+    return segments
+
+
+def _empty_scene(rng: np.random.Generator, frames: int, config: SyntheticConfig) -> np.ndarray:
+    """Clean frames of a still, empty scene: background under its light, no object."""
+    scene = _background(rng, config.height, config.width) * _illumination(rng, config.height, config.width)
+    return np.repeat(np.clip(scene, 0, 1)[None], frames, axis=0)
+
+
+def render(config: LongVideoConfig, segments: list[Segment]) -> Iterator[np.ndarray]:
+    """uint8 (H, W, 3) frames, one segment rendered at a time."""
+    clip = SyntheticConfig(height=config.height, width=config.width, fps=config.fps, workers=1,
+                           color_cast=config.color_cast)
+    for index, segment in enumerate(segments):
+        rng = np.random.default_rng([config.seed, 2, index])
+        length = segment.end_frame - segment.start_frame
+        if segment.label is None:
+            clean = _empty_scene(rng, length, clip)
+        else:
+            clean = render_clean_video(segment.label, rng, replace(clip, num_frames=max(2, length)))[:length]
+        yield from degrade_low_light(clean, rng, config.color_cast)
+
+
+def generate_long_video(path: str | Path, config: LongVideoConfig | None = None) -> Path:
+    """Write the recording (H.264 mp4, with a creation time) and `<path>.json`, its annotations;
+    returns the annotations' path."""
+    config = config or LongVideoConfig()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    segments = plan(config)
+    with av.open(str(path), mode="w") as container:
+        container.metadata["creation_time"] = FILMED
+        stream = container.add_stream("libx264", rate=config.fps)
+        stream.width, stream.height, stream.pix_fmt = config.width, config.height, "yuv420p"
+        stream.options = {"crf": "20", "preset": "veryfast"}
+        for index, rgb in enumerate(render(config, segments)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, config.fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    annotations = path.with_suffix(path.suffix + ".json")
+    annotations.write_text(json.dumps({
+        "video": path.name, "config": asdict(config), "classes": list(CLASS_NAMES), "filmed": FILMED,
+        "num_frames": segments[-1].end_frame if segments else 0,
+        "segments": [s.as_dict(config.fps) for s in segments],
+    }, indent=1) + "\n")
+    return annotations
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", type=Path, help="the mp4 to write (annotations go to PATH.json)")
+    defaults = LongVideoConfig()
+    for name in ("duration", "fps", "height", "width", "seed"):
+        p.add_argument(f"--{name}", type=type(getattr(defaults, name)), default=getattr(defaults, name))
+    args = p.parse_args(argv)
+    config = LongVideoConfig(args.duration, args.fps, args.height, args.width, seed=args.seed)
+    print(f"wrote {args.path} and {generate_long_video(args.path, config)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""`dlkdd watch`: night footage in, events out. Sliding windows of the model's own clip over a long
+recording, a folder of recordings or a live stream: a timeline, events, alerts, an annotated video.
+
+  dlkdd watch night.mp4 --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
+  dlkdd watch recordings/ --ckpt_path best.ckpt --output_dir watch_out           (one set per file)
+  dlkdd watch night.mp4 --ckpt_path best.ckpt --video --video_enhancer gic --hop 8f --smooth 3
+  dlkdd watch rtsp://camera.local/stream --model_file student.onnx --alert approach,recede \\
+      --alert_threshold 0.8 --alert_min_duration 2 --alert_cooldown 60 | ./page-the-guard
+
+Writes, in --output_dir, NAME.timeline.csv (one row per window: start, end, wall clock when known,
+top-k classes and probabilities), NAME.events.jsonl (events and alerts) and, with --video,
+NAME.annotated.mp4. Alerts also go to stdout, one JSON line each. A live source (URL, /dev/video*,
+a pipe or FIFO) is never fallen behind: frames are dropped at the decoder when the model is slower
+than the stream, and latency and the real-time factor are printed. Ctrl-C stops with every file complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from tqdm import tqdm
+
+from dlkdd.enhance import create_enhancer
+from dlkdd.inference import load_clip_model
+from dlkdd.watch.pipeline import Summary, WatchOptions, watch
+from dlkdd.watch.source import is_live, list_recordings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dlkdd watch", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", metavar="SOURCE", help="a video file, a folder of videos, or a live stream")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--ckpt_path", "--model_file", dest="model_file", type=Path,
+                       help="the model: a `dlkdd fit` checkpoint (.ckpt) or an exported model file")
+    p.add_argument("--device", default="cpu", help="where the model runs (cpu, cuda, cuda:1)")
+    p.add_argument("--output_dir", type=Path, default=Path("watch"), help="where the files go")
+    p.add_argument("--name", default=None, help="file name stem (default: the video's; 'live' for a stream)")
+    p.add_argument("--timeline", choices=("csv", "jsonl", "none"), default="csv", help="timeline format")
+    p.add_argument("--no_events", action="store_true", help="write no events file")
+    p.add_argument("--video", action="store_true", help="also write the annotated mp4")
+    p.add_argument("--video_enhancer", default=None, help="brighten the annotated video (e.g. gic, clahe)")
+    p.add_argument("--video_enhancer_options", type=json.loads, default={},
+                   help='its options as JSON, e.g. \'{"gamma": 3.0}\'')
+    o = WatchOptions()
+    p.add_argument("--hop", default=o.hop, help="between window starts: seconds (0.5, 0.5s) or frames (4f)")
+    p.add_argument("--batch_size", type=int, default=o.batch_size, help="windows per forward pass")
+    p.add_argument("--smooth", type=int, default=o.smooth, help="average the last N windows (1: none)")
+    p.add_argument("--top_k", type=int, default=o.top_k, help="classes per timeline row and on the video")
+    p.add_argument("--event_enter", type=float, default=o.event_enter, help="probability that opens an event")
+    p.add_argument("--event_exit", type=float, default=o.event_exit, help="probability under which it ends")
+    p.add_argument("--min_event", type=float, default=o.min_event, help="shortest event kept, seconds")
+    p.add_argument("--alert", type=lambda s: [c for c in s.split(",") if c], default=[],
+                   help="classes to alert on, comma separated")
+    p.add_argument("--alert_threshold", type=float, default=o.alert_threshold)
+    p.add_argument("--alert_min_duration", type=float, default=o.alert_min_duration, help="seconds")
+    p.add_argument("--alert_cooldown", type=float, default=o.alert_cooldown, help="seconds")
+    p.add_argument("--live", choices=("auto", "on", "off"), default="auto",
+                   help="treat SOURCE as live (drop frames rather than fall behind); "
+                   "auto: URLs, devices, pipes")
+    p.add_argument("--reconnect", type=int, default=o.reconnect, help="reopen a dropped live stream N times")
+    p.add_argument("--reconnect_delay", type=float, default=o.reconnect_delay, help="seconds")
+    p.add_argument("--status_every", type=float, default=o.status_every,
+                   help="seconds between live latency lines on stderr (0: none)")
+    return p
+
+
+def _stem(source: str) -> str:
+    if source == "-":
+        return "stdin"
+    if is_live(source) and not Path(source).is_file():
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", source.split("://")[-1]).strip("_") or "live"
+    return Path(source).stem
+
+
+def main(argv: list[str] | None = None) -> list[Summary]:
+    args = build_parser().parse_args(argv)
+    if not args.model_file.is_file():
+        raise FileNotFoundError(f"--ckpt_path {args.model_file}: no such file. Pass the checkpoint "
+                                "`dlkdd fit` "
+                                "wrote (runs/synthetic/distill/checkpoints/best.ckpt) or an exported model.")
+    folder = Path(args.source)
+    if folder.is_dir():
+        sources = [str(p) for p in list_recordings(folder)]
+        if not sources:
+            raise FileNotFoundError(f"SOURCE {folder}: a folder with no video files in it (.mp4, .avi, ...)")
+    elif is_live(args.source) or folder.is_file():
+        sources = [args.source]
+    else:
+        raise FileNotFoundError(f"SOURCE {args.source}: no such file or folder. Pass a video, a folder of "
+                                "videos or a stream URL (rtsp://, http(s)://), /dev/video0 or a FIFO.")
+    model = load_clip_model(args.model_file, args.device)
+    enhancer = (create_enhancer(args.video_enhancer, **args.video_enhancer_options).eval()
+                if args.video_enhancer else None)
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # finish the files, then stop
+    summaries = []
+    try:
+        bar = tqdm(sources, desc="recordings", unit="file", file=sys.stderr, disable=len(sources) < 2)
+        for source in bar:
+            name = args.name if args.name and len(sources) == 1 else _stem(source)
+            out = args.output_dir
+            options = WatchOptions(
+                hop=args.hop, batch_size=args.batch_size, smooth=args.smooth, top_k=args.top_k,
+                event_enter=args.event_enter, event_exit=args.event_exit, min_event=args.min_event,
+                alert=args.alert, alert_threshold=args.alert_threshold,
+                alert_min_duration=args.alert_min_duration, alert_cooldown=args.alert_cooldown,
+                timeline=None if args.timeline == "none" else out / f"{name}.timeline.{args.timeline}",
+                events=None if args.no_events else out / f"{name}.events.jsonl",
+                video=out / f"{name}.annotated.mp4" if args.video else None, video_enhancer=enhancer,
+                live={"auto": None, "on": True, "off": False}[args.live], reconnect=args.reconnect,
+                reconnect_delay=args.reconnect_delay, status_every=args.status_every)
+            summary = watch(source, model, options, stop)
+            summaries.append(summary)
+            tqdm.write(summary.line(), file=sys.stderr)
+            if stop.is_set():
+                break
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(f"wrote {args.output_dir}/", file=sys.stderr)
+    return summaries

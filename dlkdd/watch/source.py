@@ -1,0 +1,232 @@
+"""Frames of a recording or a live stream, decoded once, in order, with their times in seconds.
+
+A file is decoded in the caller's thread, every frame (nothing is dropped: the result is the same
+whatever the machine's speed). A live source (a URL, a V4L2 device, a pipe or FIFO) is decoded in a
+thread of its own into a short queue; when the consumer is slower than the stream the queue is full
+and the decoder drops the newest frames (before any pixel conversion), counts them and marks the next
+frame it keeps as following a gap, so the results never fall behind the stream. A dropped live stream
+is reopened `reconnect` times, its times continuing where the last stream stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import stat
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from dlkdd.data.decode import _Resize
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".flv", ".wmv")
+
+
+@dataclass
+class Frame:
+    """One decoded frame. `image` (at the model's frame size) is converted from `video` in swscale on
+    first use, so frames no window samples (a hop longer than the window) never pay for it."""
+
+    video: av.VideoFrame
+    time: float  # seconds since the source's first frame (a non-zero stream start time counts as 0)
+    resize: _Resize
+    wall_clock: datetime | None = None  # when the source says it was filmed (live: when it arrived)
+    arrival: float = 0.0  # time.monotonic() when the decoder delivered it
+    after_gap: bool = False  # live: frames just before this one were dropped
+    _image: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            self._image = self.resize(self.video)
+        return self._image
+
+
+def is_live(source: str) -> bool:
+    """A URL, a device or a pipe: read as it comes, never faster than it is produced."""
+    if "://" in source or source == "-" or source.startswith("/dev/"):
+        return True
+    return _is_fifo(source)
+
+
+def _is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def list_recordings(folder: Path) -> list[Path]:
+    """The videos in `folder` and below it, by name."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    """Nominal frames per second (the average over a VFR file), as dlkdd's clip decoder uses it."""
+    rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+    return Fraction(rate) if rate else Fraction(25)
+
+
+def _creation_time(container: av.container.InputContainer) -> datetime | None:
+    value = container.metadata.get("creation_time")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
+class VideoSource:
+    """Iterate over the `Frame`s of `source`. Once the first frame is out, `fps`, `width`, `height`,
+    `time_base` and `duration` (None when unknown) describe the stream; `dropped` counts the frames a
+    live decoder dropped, `reconnects` the reopenings."""
+
+    def __init__(self, source: str | Path, frame_size: tuple[int, int], live: bool | None = None,
+                 queue_frames: int = 32, reconnect: int = 0, reconnect_delay: float = 1.0,
+                 timeout: float = 10.0, stopped: threading.Event | None = None) -> None:
+        self.source = str(source)
+        self.live = is_live(self.source) if live is None else live
+        self.frame_size = tuple(frame_size)
+        self.queue_frames, self.reconnect, self.reconnect_delay = queue_frames, reconnect, reconnect_delay
+        self.timeout = timeout
+        self.dropped = self.reconnects = 0
+        self.ended = ""  # live: why the stream stopped
+        self.interrupt = stopped if stopped is not None else threading.Event()  # the caller's (Ctrl-C)
+        self.finished = threading.Event()  # set by stop(): the consumer is done
+        self.fps: Fraction = Fraction(25)
+        self.time_base: Fraction = Fraction(1, 90000)
+        self.width = self.height = 0
+        self.duration: float | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_frames))
+
+    def stop(self) -> None:
+        self.finished.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.interrupt.is_set() or self.finished.is_set()
+
+    def pending(self) -> int:
+        """Frames decoded and waiting (live); 0 for a file."""
+        return self._queue.qsize() if self.live else 0
+
+    def _open(self, pipe=None) -> av.container.InputContainer:
+        name = sys.stdin.buffer if self.source == "-" else pipe or self.source
+        kwargs = {"timeout": self.timeout} if "://" in self.source else {}
+        fmt = "v4l2" if self.source.startswith("/dev/video") else None
+        # Live: probe a little (about half a second) before the first frame, not FFmpeg's 5 s / 5 MB.
+        options = {"probesize": "32768", "analyzeduration": "500000"} if self.live else {}
+        try:
+            return av.open(name, format=fmt, options=options, **kwargs)
+        except (av.FFmpegError, OSError) as err:
+            raise FileNotFoundError(
+                f"SOURCE {self.source}: cannot be opened ({err}). Pass a video file, a folder of videos, "
+                "or a stream FFmpeg reads (rtsp://..., http(s)://..., /dev/video0, a FIFO).") from err
+
+    def _decode(self, offset: float = 0.0) -> Iterator[Frame]:
+        """One forward pass over one opening of the source; times start at `offset`."""
+        # A FIFO is opened here, not by FFmpeg: FFmpeg's open() waits for a writer holding Python's
+        # lock, which would freeze the whole process (Ctrl-C included) meanwhile. Raw: a read returns
+        # what has come.
+        with (open(self.source, "rb", buffering=0) if _is_fifo(self.source) else nullcontext()) as pipe, \
+                self._open(pipe) as container:
+            if not container.streams.video:
+                raise FileNotFoundError(f"SOURCE {self.source}: has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            self.fps, self.time_base = frame_rate(stream), stream.time_base or Fraction(1, 90000)
+            self.width, self.height = stream.codec_context.width, stream.codec_context.height
+            if stream.duration is not None and stream.time_base is not None:
+                self.duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None and not self.live:
+                self.duration = container.duration / av.time_base
+            filmed = _creation_time(container)
+            start, resize = None, None
+            try:
+                for frame in container.decode(stream):
+                    if frame.pts is None:
+                        continue
+                    if start is None:
+                        start = stream.start_time if stream.start_time is not None else frame.pts
+                        start = min(start, frame.pts)
+                        resize = _Resize(frame, *self.frame_size)
+                    t = offset + float((frame.pts - start) * self.time_base)
+                    if filmed is not None:
+                        wall = filmed + timedelta(seconds=t - offset)
+                    else:
+                        wall = datetime.now().astimezone() if self.live else None
+                    yield Frame(frame, t, resize, wall, time.monotonic())
+                    if self.stopping:
+                        return
+            except av.FFmpegError:
+                if not self.live:  # a damaged tail of a file: what was decoded stands
+                    return
+                raise
+
+    def __iter__(self) -> Iterator[Frame]:
+        if not self.live:
+            yield from self._decode()
+            return
+        thread = threading.Thread(target=self._live_decoder, daemon=True, name="dlkdd-watch-decoder")
+        thread.start()
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self.stopping:
+                    return
+                continue
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _live_decoder(self) -> None:
+        """Decode into the queue; a full queue drops the frame; reopen a dropped stream, `reconnect`
+        times in all. A source that never opened is the caller's error; a lost one just ends."""
+        offset, gap, delivered = 0.0, False, False
+        try:
+            while True:
+                try:
+                    for frame in self._decode(offset):
+                        delivered = True
+                        offset = frame.time + 1.0 / float(self.fps)
+                        if self._queue.full():
+                            self.dropped += 1
+                            gap = True
+                            continue
+                        frame.after_gap, gap = gap, False
+                        self._queue.put(frame)
+                    self.ended = "the stream ended"
+                except (av.FFmpegError, OSError) as err:
+                    if not delivered and self.reconnects >= self.reconnect:
+                        raise
+                    self.ended = f"the stream was lost ({err})"
+                if self.stopping or self.reconnects >= self.reconnect:
+                    break
+                self.reconnects += 1
+                gap = True
+                time.sleep(self.reconnect_delay)
+        except BaseException as err:  # handed to the consumer, who raises it
+            self._hand_over(err)
+            return
+        self._hand_over(None)
+
+    def _hand_over(self, item: BaseException | None) -> None:
+        """The last item: waits for room while someone still reads, not after a stop."""
+        while True:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if self.stopping:
+                    return
