@@ -29,7 +29,8 @@ from dlkdd.cli import main as cli_main
 from dlkdd.data.synthetic_formats import generate_arid_like
 
 REPO = Path(__file__).resolve().parent.parent
-SMOKE = ["--model.init_args.backbone=tiny_r2plus1d", "--data.clip_len=4", "--data.frame_size=[32, 43]",
+SMOKE = ["--model.init_args.backbone=tiny_r2plus1d", "--model.init_args.pretrained=null",
+         "--data.clip_len=4", "--data.frame_size=[32, 43]",
          "--data.crop_size=28", "--data.batch_size=4", "--data.num_workers=0", "--trainer.accelerator=cpu",
          "--trainer.precision=32-true", "--data.num_clips=1", "--data.num_crops=1"]
 

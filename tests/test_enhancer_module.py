@@ -65,7 +65,8 @@ def test_the_original_zero_dce_trains_in_enhancer_module_and_its_checkpoint_is_t
     tiny_root, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    fit = main(["fit", "--config", str(CONFIGS / "synthetic/enhancer.yaml"), *tiny_data_args(tiny_root),
+    fit = main(["fit", "--config", str(CONFIGS / "synthetic/enhancer.yaml"),
+                *tiny_data_args(tiny_root, from_scratch=False),
                 *QUIET, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
                 "--trainer.limit_val_batches=1", "--model.init_args.network=zero_dce_v1"])
     assert isinstance(fit.model.enhancer, ZeroDCEV1)

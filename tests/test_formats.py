@@ -88,6 +88,7 @@ def test_a_folder_of_ts_recordings_trains_and_predicts(tiny_root, tmp_path, monk
             f"--data.root={root}", "--data.holdout_fraction=0.34", "--data.num_workers=0",
             "--data.clip_len=4", "--data.frame_size=[32, 43]", "--data.crop_size=28", "--data.batch_size=2",
             "--data.num_clips=1", "--data.num_crops=1", "--model.init_args.backbone=tiny3d",
+            "--model.init_args.pretrained=null",
             "--trainer.accelerator=cpu", "--trainer.precision=32", "--trainer.logger=false",
             "--trainer.enable_progress_bar=false"]
 

@@ -14,7 +14,7 @@ import torch
 
 from dlkdd.cli import main
 from dlkdd.data.synthetic import BRIGHT_CLASS_NAMES, CLASS_NAMES, generate_dataset
-from dlkdd.models import DistillModule, TeacherModule, TwoStreamModule
+from dlkdd.models import DistillModule, TeacherModule, TwoStreamModule, VideoClassifier
 
 from .conftest import CONFIGS, TINY, save_as_fit_would, tiny_data_args
 
@@ -22,6 +22,13 @@ SYNTHETIC = CONFIGS / "synthetic"
 QUIET = ["--trainer.accelerator=cpu", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
          "--trainer.enable_model_summary=false"]
 SHORT = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"]
+
+
+
+def load_pretrained_as_a_run_would(cli) -> None:
+    """Pretrained weights arrive when a run starts (VideoClassifier.setup), not when a config is read."""
+    cli.model.trainer = cli.trainer
+    VideoClassifier.setup(cli.model, "fit")
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +81,7 @@ def test_pretrain_checkpoints_start_every_synthetic_module_with_a_new_head(brigh
                     f"--model.init_args.teacher_checkpoint={teacher_file}" if kind is DistillModule else
                     "--seed_everything=0"], run=False)
         assert type(cli.model) is kind and cli.model.hparams.backbone == backbone, name
+        load_pretrained_as_a_run_would(cli)
         backbones = [cli.model.backbone]
         if kind is TwoStreamModule:
             backbones.append(cli.model.enhanced_backbone)
@@ -87,6 +95,7 @@ def test_pretrain_checkpoints_start_every_synthetic_module_with_a_new_head(brigh
     # One option away: from scratch.
     scratch = main(["--config", str(SYNTHETIC / "baseline.yaml"), *data, *QUIET,
                     "--model.init_args.pretrained=null"], run=False)
+    load_pretrained_as_a_run_would(scratch)
     weights = _net_state(scratch.model.backbone)
     floats = {k: v for k, v in pretrained["tiny3d"].items() if v.is_floating_point()}
     assert any(not torch.equal(weights[k], v) for k, v in floats.items())
@@ -98,7 +107,8 @@ def test_a_missing_pretrain_checkpoint_names_the_file(tiny_root, tmp_path, monke
     # jsonargparse wraps it in a ValueError on the way (dlkdd's console shows the FileNotFoundError's text).
     missing = "runs/synthetic/pretrain/tiny3d/pretrained.ckpt"
     with pytest.raises((FileNotFoundError, ValueError), match=missing):
-        main(["--config", str(SYNTHETIC / "baseline.yaml"), *data, *QUIET], run=False)
+        load_pretrained_as_a_run_would(main(["--config", str(SYNTHETIC / "baseline.yaml"), *data, *QUIET],
+                                            run=False))
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import wandb
 
 from dlkdd.callbacks.wandb_run import run_name, wandb_key_found
 from dlkdd.cli import main
@@ -26,6 +27,7 @@ def _runs(tmp_path: Path) -> list[Path]:
 @pytest.mark.slow
 def test_fit_and_test_leave_an_offline_run_with_the_dashboard(tiny_root, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    wandb.teardown()  # an earlier test's W&B session would keep its settings and ignore the ones below
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline must come from the missing key
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
