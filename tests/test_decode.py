@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from dlkdd.data.decode import VideoDecodeError, decode_clip, probe
+from dlkdd.data.decode import VideoDecodeError, _Resize, decode_clip, probe
 from dlkdd.data.sampling import random_clip, uniform_clips
 from dlkdd.data.synthetic import write_mp4
 
@@ -71,3 +71,46 @@ def test_clip_sampling():
     for _ in range(20):
         clip = random_clip(20, 4, 3)
         assert clip[0] <= 10 and np.all(np.diff(clip) == 3)
+
+
+def _textured_video(path, codec, pix_fmt, rotation=0, frames=12, size=(48, 64)):
+    """Noise over a gradient (so any scaling difference shows), a keyframe every 4 frames."""
+    rng = np.random.default_rng(1)
+    ramp = np.linspace(0, 200, size[1], dtype=np.float32)[None, :, None]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=10, options={"g": "4"})
+        stream.width, stream.height, stream.pix_fmt = size[1], size[0], pix_fmt
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for _ in range(frames):
+            image = (ramp + rng.integers(0, 55, (*size, 3))).astype(np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("name, codec, pix_fmt, rotation", [
+    ("h264.mp4", "libx264", "yuv420p", 0),
+    ("h264_422.mp4", "libx264", "yuv422p", 0),
+    ("h264_444_rotated.mp4", "libx264", "yuv444p", 90),
+    ("mpeg4.avi", "mpeg4", "yuv420p", 0),  # ARID's codec and container
+    ("gray.mkv", "ffv1", "gray", 0),
+])
+@pytest.mark.parametrize("frame_size", [(36, 50), (70, 90)])
+def test_reused_converter_gives_the_bytes_of_a_fresh_one_per_frame(tmp_path, name, codec, pix_fmt, rotation,
+                                                                   frame_size):
+    """decode_clip's one swscale context per decode gives, byte for byte, what PyAV's per-frame
+    frame.to_ndarray(format=, width=, height=) (a new context each call) gives, cropped the same way."""
+    path = _textured_video(tmp_path / name, codec, pix_fmt, rotation)
+    with av.open(str(path)) as container:
+        decoded = list(container.decode(video=0))
+        assert decoded[0].format.name == pix_fmt and round(decoded[0].rotation or 0) == rotation
+        resize = _Resize(decoded[0], *frame_size)
+        width, height = resize.stored_size
+        expected = np.stack([
+            np.rot90(frame.to_ndarray(format="rgb24", width=width, height=height), resize.turns)[
+                resize.top : resize.top + frame_size[0], resize.left : resize.left + frame_size[1]]
+            for frame in decoded])
+    assert expected.shape == (12, *frame_size, 3)
+    np.testing.assert_array_equal(decode_clip(path, range(12), frame_size), expected)
+    np.testing.assert_array_equal(decode_clip(path, [9, 5, 11, 9], frame_size), expected[[9, 5, 11, 9]])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 
 class VideoDecodeError(RuntimeError):
@@ -140,7 +141,10 @@ def _decode(path: Path, wanted: set[int], out_h: int, out_w: int, deadline: floa
 
 class _Resize:
     """Stored frame -> upright RGB covering (out_h, out_w), centre cropped: swscale scales the stored
-    frame, numpy turns it by the display rotation (multiples of 90 degrees)."""
+    frame, numpy turns it by the display rotation (multiples of 90 degrees).
+
+    One swscale context for every frame it resizes: a frame's own to_ndarray(width=, height=) builds
+    a new one per call (~1 ms at ARID's size; reusing one costs ~0.04 ms) for the same bytes."""
 
     def __init__(self, frame: av.VideoFrame, out_h: int, out_w: int) -> None:
         self.turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise quarter turns
@@ -149,10 +153,12 @@ class _Resize:
         self.stored_size = (scaled_h, scaled_w) if self.turns % 2 else (scaled_w, scaled_h)
         self.top, self.left = (scaled_h - out_h) // 2, (scaled_w - out_w) // 2
         self.out_h, self.out_w = out_h, out_w
+        self.reformatter = VideoReformatter()
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         width, height = self.stored_size
-        rgb = np.rot90(frame.to_ndarray(format="rgb24", width=width, height=height), self.turns)
+        scaled = self.reformatter.reformat(frame, width=width, height=height, format="rgb24")
+        rgb = np.rot90(scaled.to_ndarray(), self.turns)
         return rgb[self.top : self.top + self.out_h, self.left : self.left + self.out_w]
 
 
