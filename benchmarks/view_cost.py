@@ -31,7 +31,10 @@ ARID = ["configs/arid/teacher.yaml"]
 
 
 def measure(config: str, batch_size: int | None, steps: int, device: torch.device) -> dict:
-    overrides = ["--trainer.logger=false"] + ([f"--data.batch_size={batch_size}"] if batch_size else [])
+    # Random weights: a step costs the same with pretrained ones, and the configs' weights (a pretrain
+    # checkpoint, IG-65M) need not exist here.
+    overrides = ["--trainer.logger=false", "--model.init_args.pretrained=null"]
+    overrides += [f"--data.batch_size={batch_size}"] if batch_size else []
     with tempfile.TemporaryDirectory() as tmp:  # relative run folders of the config land in tmp
         cli = cli_main(["--config", str(REPO / config), f"--data.root={tmp}/data", *overrides], run=False)
     model, data = cli.model, cli.datamodule
