@@ -46,3 +46,15 @@ def save_as_fit_would(module: L.LightningModule, path: Path) -> Path:
     trainer.strategy.connect(module)
     trainer.save_checkpoint(path, weights_only=False)
     return path
+
+
+def one_step_checkpoint(config: str, root: Path, folder: Path) -> Path:
+    """The best.ckpt of a real `dlkdd fit` of `config` (e.g. "synthetic/baseline.yaml") on the tiny
+    dataset, one training step: a real checkpoint for inference tests, not a good one."""
+    from dlkdd.cli import main
+
+    fit = main(["fit", "--config", str(CONFIGS / config), *tiny_data_args(root), "--trainer.accelerator=cpu",
+                "--trainer.enable_progress_bar=false", "--trainer.logger=false", "--trainer.max_epochs=1",
+                "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1",
+                f"--trainer.callbacks.dirpath={folder}"])
+    return Path(fit.trainer.checkpoint_callback.best_model_path)

@@ -13,18 +13,14 @@ from dlkdd.data.decode import decode_clip
 from dlkdd.data.synthetic import split_list_path
 from dlkdd.inference import ClipSpec, TorchClipModel, load_clip_model
 
-from .conftest import CONFIGS, tiny_data_args
+from .conftest import CONFIGS, one_step_checkpoint, tiny_data_args
 
 LOCAL = ["--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false", "--trainer.logger=false"]
 
 
 @pytest.fixture(scope="module")
 def teacher_checkpoint(tiny_root, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("core-ckpt")
-    fit = main(["fit", "--config", str(CONFIGS / "synthetic/teacher.yaml"), *tiny_data_args(tiny_root),
-                *LOCAL, "--trainer.max_epochs=1", "--trainer.limit_train_batches=1",
-                "--trainer.limit_val_batches=1", f"--trainer.callbacks.dirpath={folder}"])
-    return Path(fit.trainer.checkpoint_callback.best_model_path)
+    return one_step_checkpoint("synthetic/teacher.yaml", tiny_root, tmp_path_factory.mktemp("core-ckpt"))
 
 
 def test_the_spec_is_the_checkpoints_clip_settings(teacher_checkpoint):

@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 import torch
 
-from dlkdd.cli import main as cli_main
 from dlkdd.data.synthetic import CLASS_NAMES
 from dlkdd.data.synthetic_long import LongVideoConfig, generate_long_video
 from dlkdd.enhance import create_enhancer
@@ -33,7 +32,7 @@ from dlkdd.watch.command import main as watch_main
 from dlkdd.watch.source import VideoSource
 from dlkdd.watch.windows import Windower
 
-from .conftest import CONFIGS, tiny_data_args
+from .conftest import one_step_checkpoint
 
 LOCAL = ["--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false", "--trainer.logger=false"]
 
@@ -41,11 +40,7 @@ LOCAL = ["--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false", "--
 @pytest.fixture(scope="module")
 def student(tiny_root, tmp_path_factory) -> Path:
     """A real student checkpoint (one training step): clip_len 4, stride 3, frames 32 x 43."""
-    folder = tmp_path_factory.mktemp("watch-ckpt")
-    fit = cli_main(["fit", "--config", str(CONFIGS / "synthetic/baseline.yaml"), *tiny_data_args(tiny_root),
-                    *LOCAL, "--trainer.max_epochs=1", "--trainer.limit_train_batches=1",
-                    "--trainer.limit_val_batches=1", f"--trainer.callbacks.dirpath={folder}"])
-    return Path(fit.trainer.checkpoint_callback.best_model_path)
+    return one_step_checkpoint("synthetic/baseline.yaml", tiny_root, tmp_path_factory.mktemp("watch-ckpt"))
 
 
 def write_video(path: Path, pts: list[int], time_base: Fraction, size=(32, 32), rate=None, **metadata):

@@ -59,6 +59,15 @@ def require(module: str, what: str):
                          f"run {EXPORT_EXTRA} (or pip install onnx onnxruntime).") from err
 
 
+def existing_export(path: str | Path, kind: str, fmt: str) -> Path:
+    """`path` as a Path, or an error saying how to write the missing file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {kind} file. Write one with `dlkdd export --ckpt_path "
+                                f"CKPT --format {fmt} --output {path.name}`.")
+    return path
+
+
 class ExportedClipModel(ClipModel):
     """An exported graph: its input is the float clip, its output probabilities or logits."""
 
@@ -77,10 +86,7 @@ class OnnxClipModel(ExportedClipModel):
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu") -> None:
         ort = require("onnxruntime", "Running an ONNX file")
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such ONNX file. Write one with `dlkdd export --ckpt_path "
-                                    f"CKPT --format onnx --output {path.name}`.")
+        path = existing_export(path, "ONNX", "onnx")
         self.device = torch.device(device)
         providers = ["CPUExecutionProvider"]
         if self.device.type == "cuda":
@@ -110,10 +116,7 @@ class TorchScriptClipModel(ExportedClipModel):
     """A TorchScript file in torch.jit, on the device it is loaded to."""
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu") -> None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such TorchScript file. Write one with `dlkdd export "
-                                    f"--ckpt_path CKPT --format torchscript --output {path.name}`.")
+        path = existing_export(path, "TorchScript", "torchscript")
         self.device = torch.device(device)
         extra = dict.fromkeys(METADATA_KEYS, "")
         try:
