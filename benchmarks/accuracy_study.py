@@ -43,6 +43,7 @@ class Row:
     backbone: str  # whose pretrained weights it starts from
     extra: tuple[str, ...] = ()
     needs: str | None = None  # the row whose checkpoint is its teacher
+    passes: int = 1  # Lightning epochs per pass of the student over the data (GenKD as released: 2)
 
 
 ROWS = {
@@ -52,8 +53,20 @@ ROWS = {
     "student": Row("student alone, dark view", "baseline.yaml", STUDENT),
     "student_kd": Row("student + logit KD, dark view", "distill.yaml", STUDENT, needs="teacher_enhanced"),
     "two_stream": Row("two-stream, dark + enhanced (2x cost)", "two_stream.yaml", STUDENT),
-    "genkd": Row("student + GenKD, dark view", "distill_genkd.yaml", STUDENT, needs="genkd_teacher"),
+    "genkd": Row("student + logit KD + GenKD (released), dark view", "distill_genkd.yaml", STUDENT,
+                 needs="genkd_teacher", passes=2),
+    # The GenKD ablation's other two students (benchmarks/genkd_ablation.py): GenKD alone (alpha 1.0, no
+    # logit KD, as released), and dlkdd's mimic variant with its own settings (AdamW at the config's lr,
+    # CVAE lr 1e-3, one Lightning epoch per student epoch: half the released variant's epochs).
+    "genkd_alone": Row("student + GenKD (released) alone, dark view", "distill_genkd.yaml", STUDENT,
+                       ("--model.init_args.alpha=1.0",), needs="genkd_teacher", passes=2),
+    "genkd_mimic": Row("student + GenKD mimic (dlkdd's variant) alone, dark view", "distill_genkd.yaml",
+                       STUDENT, ("--model.init_args.alpha=1.0", "--model.init_args.genkd.variant=mimic",
+                                 "--model.init_args.genkd.cvae_lr=0.001",
+                                 "--trainer.check_val_every_n_epoch=1", "--trainer.max_epochs=20"),
+                       needs="genkd_teacher"),
 }
+TABLE_ROWS = ["teacher_enhanced", "teacher_dark", "student", "student_kd", "two_stream", "genkd"]
 # GenKD's phase 1 (the teacher's feature model); a step of the genkd row, not a row of the table.
 GENKD_TEACHER = Row("GenKD phase 1", "teacher_genkd.yaml", TEACHER, needs="teacher_enhanced")
 CENTRAL = ["teacher_enhanced", "teacher_dark", "student", "student_kd"]
@@ -95,6 +108,7 @@ class Study:
     def settings(self) -> dict:
         a = self.args
         return {"epochs": a.epochs, "checkpoint": a.checkpoint, "seeds": a.seeds, "rows": a.rows,
+                "scratch_rows": a.scratch_rows,
                 "inits": a.inits, "light_levels": a.light_levels, "light_seeds": a.light_seeds,
                 "pretrain_epochs": a.pretrain_epochs, "exposures": {f"{v:g}": exposure_of(v)
                                                                    for v in a.light_levels}}
@@ -121,10 +135,12 @@ class Study:
         weights = self.pretrained[row.backbone] if init == "pretrained" else "null"
         if row is GENKD_TEACHER:
             weights = teacher  # phase 1 models the trained teacher
-        epochs = [] if a.epochs is None else [f"--trainer.max_epochs={a.epochs}"]
-        args = [f"--seed_everything={seed}", *self.base, *epochs,
+        # --epochs counts passes of the student over the data, as the configs do (distill_genkd.yaml's 40
+        # Lightning epochs are 20 released epochs); it overrides a row's own epoch count.
+        epochs = [] if a.epochs is None else [f"--trainer.max_epochs={a.epochs * row.passes}"]
+        args = [f"--seed_everything={seed}", *self.base,
                 f"--data.root={root}", f"--data.synthetic.exposure={exposure_of(level)}",
-                f"--model.init_args.pretrained={weights}", *row.extra,
+                f"--model.init_args.pretrained={weights}", *row.extra, *epochs,
                 # Each row its own folder: the two teachers share teacher.yaml, and the KD student must
                 # read the enhanced-view teacher's checkpoint, not the dark one's written after it.
                 f"--trainer.callbacks.init_args.dirpath=runs/{key}"]
@@ -194,7 +210,7 @@ class Study:
     def table(self) -> str:
         summary = self.summary().get("1", {})
         rows = []
-        for key in self.args.rows:
+        for key in dict.fromkeys([*self.args.rows, *self.args.scratch_rows]):
             cells = [ROWS[key].label]
             for init in self.args.inits:
                 s = summary.get(init, {}).get(key)
@@ -243,9 +259,14 @@ def plot(figures: dict, rows: list[str], path: Path, init: str = "pretrained") -
 def main(argv: list[str] | None = None) -> dict:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
+    p.add_argument("--rows", nargs="+", choices=list(ROWS), default=TABLE_ROWS,
+                   help="the pretrained-start rows at default light (genkd_alone, genkd_mimic: the GenKD "
+                   "ablation's, see benchmarks/genkd_ablation.py)")
+    p.add_argument("--scratch_rows", nargs="+", choices=list(ROWS), default=CENTRAL,
+                   help="the from-scratch rows at default light")
     p.add_argument("--inits", nargs="+", choices=INITS, default=list(INITS))
-    p.add_argument("--epochs", type=int, default=None, help="every fit's; default: the configs' own")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="every fit's passes over the training data; default: the configs' own")
     p.add_argument("--pretrain_epochs", type=int, default=None, help="default: pretrain.yaml's")
     p.add_argument("--checkpoint", choices=("best", "final"), default="best",
                    help="the checkpoint reported (both are tested): the best epoch on the validation split, "
@@ -269,15 +290,14 @@ def main(argv: list[str] | None = None) -> dict:
     study = Study(args, extra)
     if "pretrained" in args.inits or any(level != 1 for level in args.light_levels):
         study.pretrain()
-    # Seed by seed, each seed's light levels right after it: a run cut short still pairs its figures.
-    darker = [level for level in args.light_levels if level != 1]
-    for seed in dict.fromkeys([*args.seeds, *args.light_seeds]):
-        if seed in args.seeds:
-            for init in args.inits:
-                study.run_cell(1, init, seed, args.rows)
-        if seed in args.light_seeds:
-            for level in darker:
-                study.run_cell(level, "pretrained", seed, args.light_rows)
+    # The main table first (pretrained, then scratch, seed by seed), then the darker light levels: a run
+    # cut short has whole rows of the table rather than a little of everything.
+    for init in args.inits:
+        for seed in args.seeds:
+            study.run_cell(1, init, seed, args.rows if init == "pretrained" else args.scratch_rows)
+    for seed in args.light_seeds:
+        for level in (level for level in args.light_levels if level != 1):
+            study.run_cell(level, "pretrained", seed, args.light_rows)
     study.save()
     print(f"\nTest top-1 (%) on the generated test videos, default light, {args.checkpoint} checkpoint:\n")
     print(study.table())

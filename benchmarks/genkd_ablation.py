@@ -4,19 +4,18 @@ per batch of each distillation relative to logit KD.
 
     python -m benchmarks.genkd_ablation --out benchmarks/results/genkd_ablation.json
 
-One teacher (seed 0) and its GenKD phase 1 are trained once and shared by every variant and seed, so the
-spread over seeds is the students' own. Every student gets --student-epochs passes of the student over the
-training data: GenKD as released alternates whole epochs, so it runs 2 x that many Lightning epochs (a CVAE
-epoch before each student epoch). "GenKD released" and "GenKD mimic" are GenKD alone (alpha 1.0: no logit
-KD, as released); the mimic variant keeps its own settings (AdamW at the config's lr, CVAE lr 1e-3).
-The reconstruction ramp is the configs' 20 epochs. Defaults: 25 epochs each, seeds 0-4 (27 fits, hours on a
-2-core CPU). The settings are printed and stored with the figures; --teacher-checkpoint reuses a trained
-teacher.
+The students are rows of the accuracy study (benchmarks/accuracy_study.py), fitted through it into its
+results file (--study), so a figure the study has measured is not fitted again and the two tables agree:
+each seed has its own teacher (teacher.yaml, enhanced view) and GenKD phase 1 (teacher_genkd.yaml), from
+the bright-pretrained weights, and every student starts from the pretrained tiny3d and gets the configs'
+20 passes over the training data (GenKD as released alternates whole epochs: 40 Lightning epochs, a CVAE
+epoch before each student epoch; the mimic variant: 20). "GenKD released" and "GenKD mimic" are GenKD
+alone (alpha 1.0: no logit KD, as released); the mimic variant keeps its own settings (AdamW at the
+config's lr, CVAE lr 1e-3). The step times use seed 0's teacher and phase 1.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import lightning as L
@@ -24,56 +23,20 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
-from benchmarks.common import (
-    interleaved_times,
-    markdown_table,
-    mean_and_spread,
-    parser,
-    working_dir,
-    write_json,
-)
-from dlkdd.cli import main as cli_main
+from benchmarks import accuracy_study
+from benchmarks.common import interleaved_times, markdown_table, mean_and_spread, parser, write_json
 from dlkdd.data import DarkVideoDataModule
 from dlkdd.models import DistillModule
 from dlkdd.models.genkd import GenKDOptions
-from dlkdd.quickstart import fit_and_test
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "synthetic"
-QUIET = [
-    "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"
-]
-# dlkdd's own GenKD variant with the settings it shipped with before the released one was added.
-MIMIC = ["--model.init_args.genkd.variant=mimic", "--model.init_args.genkd.cvae_lr=0.001",
-         "--trainer.check_val_every_n_epoch=1"]
-# name -> (config, overrides, Lightning epochs per student epoch); the teacher checkpoint is added per
-# variant.
-VARIANTS = {
-    "no distillation": ("baseline.yaml", [], 1),
-    "logit KD": ("distill.yaml", [], 1),
-    "GenKD released": ("distill_genkd.yaml", ["--model.init_args.alpha=1.0"], 2),
-    "GenKD mimic": ("distill_genkd.yaml", ["--model.init_args.alpha=1.0", *MIMIC], 1),
-    "logit KD + GenKD released": ("distill_genkd.yaml", [], 2),
+CONFIGS = accuracy_study.CONFIGS
+VARIANTS = {  # ablation name -> its row of the accuracy study
+    "no distillation": "student",
+    "logit KD": "student_kd",
+    "GenKD released": "genkd_alone",
+    "GenKD mimic": "genkd_mimic",
+    "logit KD + GenKD released": "genkd",
 }
-
-
-def train_teacher(
-    work: Path, common: list[str], epochs: int, phase1_epochs: int, trained: str | None
-) -> tuple[str, str, float]:
-    """(teacher checkpoint, phase-1 checkpoint, teacher test top-1), all with seed 0; `trained`: a teacher
-    checkpoint of teacher.yaml to reuse instead of fitting one (it is tested all the same)."""
-    with working_dir(work / "teacher"):
-        if trained is None:
-            teacher_args = [*common, f"--trainer.max_epochs={epochs}"]
-            teacher, teacher_top1 = fit_and_test(CONFIGS / "teacher.yaml", teacher_args)
-        else:
-            teacher = trained
-            config = str(CONFIGS / "teacher.yaml")
-            tested = cli_main(["test", "--config", config, *common, "--ckpt_path", trained])
-            teacher_top1 = float(tested.trainer.callback_metrics["test/top1"])
-    with working_dir(work / "teacher_genkd"):
-        phase1 = [*common, f"--trainer.max_epochs={phase1_epochs}", f"--model.init_args.pretrained={teacher}"]
-        phase1_ckpt, _ = fit_and_test(CONFIGS / "teacher_genkd.yaml", phase1)
-    return teacher, phase1_ckpt, teacher_top1
 
 
 def step_times(teacher: str, phase1: str, data_root: str, steps: int) -> dict[str, float]:
@@ -122,82 +85,69 @@ def _data_options() -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     p = parser(__doc__.split("\n\n")[0])
-    p.add_argument("--data-root", default="data/synthetic", help="generated on the first run when missing")
+    p.add_argument("--study", type=Path, default=Path("benchmarks/results/accuracy_study.json"),
+                   help="the accuracy study's results file: read, and extended with the figures it lacks")
     p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4],
                    help="student seeds; none (a bare --seeds) measures the step times only")
-    p.add_argument("--teacher-epochs", type=int, default=25)
-    p.add_argument("--teacher-checkpoint", default=None,
-                   help="reuse this trained teacher.yaml checkpoint (same data) instead of fitting a teacher")
-    p.add_argument("--phase1-epochs", type=int, default=5)
-    p.add_argument("--student-epochs", type=int, default=25)
-    p.add_argument("--timing-steps", type=int, default=16)
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
-                   help="the student variants to train (default: all)")
-    args = p.parse_args(argv)
-    data_root = str(Path(args.data_root).resolve())
-    settings = {
-        "data_root": data_root,
-        "seeds": args.seeds,
-        "teacher": "tiny_r2plus1d, enhanced view, seed 0, shared by every variant and seed",
-        "teacher_epochs": "reused" if args.teacher_checkpoint else args.teacher_epochs,
-        "teacher_checkpoint": args.teacher_checkpoint,
-        "phase1_epochs": args.phase1_epochs,
-        "student": "tiny3d, original view",
-        "student_epochs": args.student_epochs,
-        "variants": {name: VARIANTS[name] for name in args.variants},
-        "cpu_threads": torch.get_num_threads(),
-    }
-    print("settings:", settings)
-    common = [*QUIET, f"--data.root={data_root}"]
-    with tempfile.TemporaryDirectory(prefix="genkd_ablation_") as tmp:
-        work = Path(tmp)
-        trained = str(Path(args.teacher_checkpoint).resolve()) if args.teacher_checkpoint else None
-        teacher, phase1, teacher_top1 = train_teacher(
-            work, common, args.teacher_epochs, args.phase1_epochs, trained
-        )
-        print(f"teacher test top-1 {100 * teacher_top1:.2f} %")
-        seconds = step_times(teacher, phase1, data_root, args.timing_steps)
-        print("seconds per training batch per student epoch:", seconds)
-        top1: dict[str, list[float]] = {name: [] for name in args.variants}
-        for seed in args.seeds:
-            for name in args.variants:
-                config, extra, epochs_per_student_epoch = VARIANTS[name]
-                overrides = [*common, *extra, f"--seed_everything={seed}",
-                             f"--trainer.max_epochs={epochs_per_student_epoch * args.student_epochs}"]
-                if config == "distill.yaml":
-                    overrides.append(f"--model.init_args.teacher_checkpoint={teacher}")
-                elif config == "distill_genkd.yaml":
-                    overrides.append(f"--model.init_args.teacher_checkpoint={phase1}")
-                with working_dir(work / f"{name.replace(' ', '_')}-seed{seed}"):
-                    _, result = fit_and_test(CONFIGS / config, overrides)
-                top1[name].append(result)
-                print(f"seed {seed}  {name:<26} test top-1 {100 * result:.2f} %", flush=True)
+                   help="the student variants (default: all)")
+    p.add_argument("--timing-steps", type=int, default=16, help="batches per timed fit; 0: no step times")
+    p.add_argument("--root", type=Path, default=Path("data/synthetic"))
+    p.add_argument("--workdir", type=Path, default=Path("runs/accuracy_study"),
+                   help="the accuracy study's work folder (seed 0's teacher and phase 1 are timed from it)")
+    p.epilog = "Any other option goes to every fit, e.g. --data.num_workers=0"
+    args, extra = p.parse_known_args(argv)
+    top1: dict[str, dict[str, float]] = {name: {} for name in args.variants}
+    if args.seeds:
+        study = accuracy_study.main([
+            "--out", str(args.study), "--rows", *(VARIANTS[v] for v in args.variants),
+            "--inits", "pretrained", "--light_levels", "1", "--seeds", *map(str, args.seeds),
+            "--root", str(args.root), "--workdir", str(args.workdir), *extra])
+        measured = study["figures"]["1"]["pretrained"]
+        top1 = {name: {s: measured[VARIANTS[name]][str(s)] for s in args.seeds} for name in args.variants}
+        for name, seeds in top1.items():
+            print(f"{name:<26} " + "  ".join(f"seed {s}: {100 * v:.2f} %" for s, v in seeds.items()))
 
-    relative = {name: s / seconds["logit KD"] for name, s in seconds.items()}
+    seconds: dict[str, float] = {}
+    if args.timing_steps:
+        cell = args.workdir.resolve() / "light1" / "pretrained" / "seed0" / "runs"
+        teacher, phase1 = cell / "teacher_enhanced" / "best.ckpt", cell / "genkd_teacher" / "best.ckpt"
+        for path in (teacher, phase1):
+            if not path.is_file():
+                raise SystemExit(f"dlkdd: error: the step times need seed 0's {path}, which the accuracy "
+                                 f"study writes; run this with --seeds 0 and a fresh --study, or with "
+                                 f"--timing-steps 0.")
+        seconds = step_times(str(teacher), str(phase1), str(args.root.resolve()), args.timing_steps)
+        print("seconds per training batch per student epoch:", seconds)
+
     rows = []
-    for name, values in top1.items():
-        if not values:  # --seeds with none: step times only
-            continue
-        mean, spread = mean_and_spread([100 * v for v in values])
-        rows.append([name, f"{mean:.2f} ± {spread:.2f}", ", ".join(f"{100 * v:.2f}" for v in values)])
-    table = markdown_table(["student (tiny3d, original view)", "test top-1 % (mean ± sd)", "per seed"], rows)
-    timing = markdown_table(
-        ["training (per batch, per student epoch)", "ms", "relative to logit KD"],
-        [[name, f"{1000 * s:.1f}", f"{s / seconds['logit KD']:.2f}x"] for name, s in seconds.items()],
-    )
-    print(f"\nTeacher (tiny_r2plus1d, enhanced view) test top-1: {100 * teacher_top1:.2f} %")
-    print(f"\n{table}\n\n{timing}")
+    for name, seeds in top1.items():
+        if seeds:
+            mean, spread = mean_and_spread([100 * v for v in seeds.values()])
+            per_seed = ", ".join(f"{100 * v:.1f}" for v in seeds.values())
+            rows.append([name, f"{mean:.2f} ± {spread:.2f}", per_seed])
+    parts = []
+    if rows:
+        parts.append(markdown_table(
+            ["student (tiny3d, dark view, pretrained start)", "test top-1 % (mean ± sd)", "per seed"], rows))
+    if seconds:
+        parts.append(markdown_table(
+            ["training (per batch, per student epoch)", "ms", "relative to logit KD"],
+            [[name, f"{1000 * s:.1f}", f"{s / seconds['logit KD']:.2f}x"] for name, s in seconds.items()]))
+    markdown = "\n\n".join(parts)
+    print(f"\n{markdown}")
     results = {
-        "settings": settings,
-        "teacher_test_top1": teacher_top1,
+        "settings": {"study": str(args.study), "seeds": args.seeds,
+                     "rows": {v: VARIANTS[v] for v in args.variants},
+                     "timing_steps": args.timing_steps, "cpu_threads": torch.get_num_threads()},
         "student_test_top1": top1,
         "step_seconds": seconds,
-        "step_relative_to_logit_kd": relative,
-        "markdown": f"{table}\n\n{timing}",
+        "step_relative_to_logit_kd": {n: s / seconds["logit KD"] for n, s in seconds.items()},
+        "markdown": markdown,
     }
     write_json(args.out, results)
     if args.out is not None:
-        args.out.with_suffix(".md").write_text(f"{table}\n\n{timing}\n")
+        args.out.with_suffix(".md").write_text(f"{markdown}\n")
     return results
 
 

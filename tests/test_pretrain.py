@@ -119,6 +119,7 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     data = [a for a in tiny_data_args(tiny_root) if "pretrained" not in a and "root" not in a]
     out, png = tmp_path / "study.json", tmp_path / "light.png"
     argv = ["--seeds", "0", "--rows", "teacher_dark", "student_kd", "--inits", "pretrained", "scratch",
+            "--scratch_rows", "student_kd",
             "--epochs", "1", "--pretrain_epochs", "1", "--light_levels", "1", "3", "--light_seeds", "0",
             "--light_rows", "student_kd", "--root", tiny_root.name, "--workdir", str(tmp_path / "runs"),
             "--out", str(out), "--png", str(png), *data, "--trainer.limit_train_batches=2",

@@ -1,0 +1,40 @@
+"""benchmarks/genkd_ablation.py: its students are rows of the accuracy study, fitted through the study into
+its results file, so a figure measured once is read, not fitted again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from .conftest import tiny_data_args
+
+
+@pytest.mark.slow
+def test_genkd_ablation_fits_through_the_accuracy_study_and_reuses_figures(tiny_root, tmp_path, monkeypatch):
+    from benchmarks import genkd_ablation
+
+    monkeypatch.chdir(tiny_root.parent)
+    data = [a for a in tiny_data_args(tiny_root) if "pretrained" not in a and "root" not in a]
+    study, out, work = tmp_path / "study.json", tmp_path / "ablation.json", tmp_path / "runs"
+    argv = ["--seeds", "0", "--variants", "logit KD", "GenKD mimic", "--timing-steps", "0",
+            "--study", str(study), "--root", tiny_root.name, "--workdir", str(work), "--out", str(out),
+            *data, "--epochs", "1", "--pretrain_epochs", "1", "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1", "--trainer.accelerator=cpu"]
+    genkd_ablation.main(argv)
+    figures = json.loads(study.read_text())["figures"]["1"]["pretrained"]
+    assert set(figures) == {"student_kd", "genkd_mimic"}  # the teachers and phase 1 are fitted, not rows
+    ablation = json.loads(out.read_text())["student_test_top1"]
+    assert ablation == {"logit KD": figures["student_kd"], "GenKD mimic": figures["genkd_mimic"]}
+    cell = work / "light1" / "pretrained" / "seed0" / "runs"
+    # The mimic student learnt from seed 0's own phase 1, which learnt from seed 0's enhanced-view teacher.
+    assert (cell / "genkd_teacher" / "best.ckpt").is_file() and (cell / "genkd_mimic" / "best.ckpt").is_file()
+    # Measured once: a rerun reads the study's figures and fits nothing.
+    shutil.rmtree(work / "light1")
+    assert genkd_ablation.main(argv)["student_test_top1"] == {
+        "logit KD": {0: figures["student_kd"]["0"]}, "GenKD mimic": {0: figures["genkd_mimic"]["0"]}}
+    assert not (work / "light1").exists()
+    # The step times need seed 0's checkpoints: without them, one error naming the file.
+    with pytest.raises(SystemExit, match="teacher_enhanced.best.ckpt"):
+        genkd_ablation.main([*argv[:5], "--timing-steps", "1", *argv[7:]])
