@@ -7,8 +7,9 @@ then the four central rows at several light levels, drawn as a PNG.
         --png benchmarks/results/accuracy_vs_light.png
 
 Runs the shipped configs/synthetic/*.yaml through the real CLI (fit, then a test of the chosen checkpoint;
-the test split has 200 videos, one video is 0.5 points). Pretraining (configs/synthetic/pretrain.yaml, one
-checkpoint per backbone, as the field has one Kinetics checkpoint) runs once and is reused. Every figure
+the test split has 200 videos, one video is 0.5 points); from scratch at --scratch_epochs (60) rather
+than the configs' 20, which random weights do not converge in. Pretraining (configs/synthetic/pretrain.yaml,
+one checkpoint per backbone, as the field has one Kinetics checkpoint) runs once and is reused. Every figure
 is written to --out as soon as it is measured, and a rerun with the same --out and --epochs skips what is
 there, so an interrupted study resumes. A reduced run: e.g. --seeds 0 1 --rows teacher_enhanced student
 --light_levels 1.
@@ -71,6 +72,7 @@ TABLE_ROWS = ["teacher_enhanced", "teacher_dark", "student", "student_kd", "two_
 GENKD_TEACHER = Row("GenKD phase 1", "teacher_genkd.yaml", TEACHER, needs="teacher_enhanced")
 CENTRAL = ["teacher_enhanced", "teacher_dark", "student", "student_kd"]
 INITS = ("pretrained", "scratch")
+SCRATCH_EPOCHS = 60  # from random weights 20 epochs left the seeds 11-14 points apart (README)
 
 
 def exposure_of(level: float) -> list[float]:
@@ -86,11 +88,19 @@ class Study:
         out = args.out
         previous = json.loads(out.read_text()) if out is not None and out.is_file() else {}
         kept = ("epochs", "pretrain_epochs")
-        same = all(previous.get("settings", {}).get(k) == getattr(args, k) for k in kept)
+        settings = previous.get("settings", {})
+        same = all(settings.get(k) == getattr(args, k) for k in kept)
         # figures[checkpoint][light level][init][row][seed] = test top-1; both checkpoints of every fit
         # are tested, so the choice between them is itself measured.
         self.all_figures: dict = previous.get("all_figures", {}) if same else {}
         self.seconds: dict = previous.get("fit_seconds", {}) if same else {}
+        if previous and "scratch" not in args.inits:  # no scratch fit in this run: keep those, and their
+            args.scratch_epochs = settings.get("scratch_epochs")  # schedule (e.g. genkd_ablation's run)
+        if settings.get("scratch_epochs") != args.scratch_epochs:  # another scratch schedule: refit those
+            for levels in self.all_figures.values():
+                for inits in levels.values():
+                    inits.pop("scratch", None)
+            self.seconds = {k: v for k, v in self.seconds.items() if "/scratch/" not in k}
         self.pretrained: dict[str, str] = {}
 
     @property
@@ -107,8 +117,8 @@ class Study:
 
     def settings(self) -> dict:
         a = self.args
-        return {"epochs": a.epochs, "checkpoint": a.checkpoint, "seeds": a.seeds, "rows": a.rows,
-                "scratch_rows": a.scratch_rows,
+        return {"epochs": a.epochs, "scratch_epochs": a.scratch_epochs, "checkpoint": a.checkpoint,
+                "seeds": a.seeds, "rows": a.rows, "scratch_rows": a.scratch_rows,
                 "inits": a.inits, "light_levels": a.light_levels, "light_seeds": a.light_seeds,
                 "pretrain_epochs": a.pretrain_epochs, "exposures": {f"{v:g}": exposure_of(v)
                                                                    for v in a.light_levels}}
@@ -136,8 +146,10 @@ class Study:
         if row is GENKD_TEACHER:
             weights = teacher  # phase 1 models the trained teacher
         # --epochs counts passes of the student over the data, as the configs do (distill_genkd.yaml's 40
-        # Lightning epochs are 20 released epochs); it overrides a row's own epoch count.
-        epochs = [] if a.epochs is None else [f"--trainer.max_epochs={a.epochs * row.passes}"]
+        # Lightning epochs are 20 released epochs); it overrides a row's own epoch count. From random
+        # weights the configs' 20 epochs are not enough (README): --scratch_epochs sets those fits'.
+        passes = a.scratch_epochs if init == "scratch" and a.scratch_epochs is not None else a.epochs
+        epochs = [] if passes is None else [f"--trainer.max_epochs={passes * row.passes}"]
         args = [f"--seed_everything={seed}", *self.base,
                 f"--data.root={root}", f"--data.synthetic.exposure={exposure_of(level)}",
                 f"--model.init_args.pretrained={weights}", *row.extra, *epochs,
@@ -267,6 +279,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--inits", nargs="+", choices=INITS, default=list(INITS))
     p.add_argument("--epochs", type=int, default=None,
                    help="every fit's passes over the training data; default: the configs' own")
+    p.add_argument("--scratch_epochs", type=int, default=SCRATCH_EPOCHS,
+                   help="the from-scratch fits' passes over the data (the pretrained ones keep the configs' "
+                   "20 or --epochs); 0: the same as the pretrained fits")
     p.add_argument("--pretrain_epochs", type=int, default=None, help="default: pretrain.yaml's")
     p.add_argument("--checkpoint", choices=("best", "final"), default="best",
                    help="the checkpoint reported (both are tested): the best epoch on the validation split, "
@@ -281,6 +296,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--workdir", type=Path, default=Path("runs/accuracy_study"))
     p.epilog = "Any other option goes to every run, e.g. --data.num_workers=0"
     args, extra = p.parse_known_args(argv)
+    args.scratch_epochs = args.scratch_epochs or None  # 0: the pretrained fits' schedule
     # Absolute before the fits change the working directory (one per fit, so their runs/ never collide).
     args.root, args.workdir = args.root.resolve(), args.workdir.resolve()
     for name in ("out", "png"):

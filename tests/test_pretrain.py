@@ -119,7 +119,7 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     data = [a for a in tiny_data_args(tiny_root) if "pretrained" not in a and "root" not in a]
     out, png = tmp_path / "study.json", tmp_path / "light.png"
     argv = ["--seeds", "0", "--rows", "teacher_dark", "student_kd", "--inits", "pretrained", "scratch",
-            "--scratch_rows", "student_kd",
+            "--scratch_rows", "student_kd", "--scratch_epochs", "2",
             "--epochs", "1", "--pretrain_epochs", "1", "--light_levels", "1", "3", "--light_seeds", "0",
             "--light_rows", "student_kd", "--root", tiny_root.name, "--workdir", str(tmp_path / "runs"),
             "--out", str(out), "--png", str(png), *data, "--trainer.limit_train_batches=2",
@@ -144,11 +144,29 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     cell = tmp_path / "runs" / "light1" / "pretrained" / "seed0" / "runs"
     assert (cell / "teacher_enhanced" / "best.ckpt").is_file()
     assert (cell / "teacher_dark" / "best.ckpt").is_file()
+    # From random weights the fits run --scratch_epochs, the pretrained ones --epochs.
+    def epochs_of(init: str) -> int:
+        final = tmp_path / "runs" / "light1" / init / "seed0" / "runs" / "student_kd" / "final.ckpt"
+        return torch.load(final, map_location="cpu", weights_only=False)["epoch"]
+
+    assert epochs_of("scratch") == epochs_of("pretrained") + 1
     # A rerun with the same --out fits nothing again: no run folder comes back.
     shutil.rmtree(tmp_path / "runs" / "light1")
     accuracy_study.main(argv)
     assert json.loads(out.read_text())["figures"] == figures
     assert not (tmp_path / "runs" / "light1").exists()
+    # Another scratch schedule refits the scratch rows only, and keeps the pretrained figures.
+    accuracy_study.main([*argv, "--scratch_epochs", "1"])
+    assert (tmp_path / "runs" / "light1" / "scratch").is_dir()
+    assert not (tmp_path / "runs" / "light1" / "pretrained").exists()
+    rerun = json.loads(out.read_text())
+    assert rerun["figures"]["1"]["pretrained"] == figures["1"]["pretrained"]
+    assert rerun["settings"]["scratch_epochs"] == 1
+    # A run without scratch fits (as genkd_ablation's) keeps the scratch figures and their schedule.
+    accuracy_study.main([*argv, "--inits", "pretrained", "--scratch_epochs", "5"])
+    kept = json.loads(out.read_text())
+    assert kept["figures"]["1"]["scratch"] == rerun["figures"]["1"]["scratch"]
+    assert kept["settings"]["scratch_epochs"] == 1
 
 
 @pytest.mark.slow
