@@ -94,6 +94,8 @@ class Study:
         # are tested, so the choice between them is itself measured.
         self.all_figures: dict = previous.get("all_figures", {}) if same else {}
         self.seconds: dict = previous.get("fit_seconds", {}) if same else {}
+        self.test_seconds: dict = previous.get("test_seconds", {}) if same else {}
+        self.started = time.perf_counter()  # this invocation's wall time goes into the JSON
         if previous and "scratch" not in args.inits:  # no scratch fit in this run: keep those, and their
             args.scratch_epochs = settings.get("scratch_epochs")  # schedule (e.g. genkd_ablation's run)
         if settings.get("scratch_epochs") != args.scratch_epochs:  # another scratch schedule: refit those
@@ -101,6 +103,7 @@ class Study:
                 for inits in levels.values():
                     inits.pop("scratch", None)
             self.seconds = {k: v for k, v in self.seconds.items() if "/scratch/" not in k}
+            self.test_seconds = {k: v for k, v in self.test_seconds.items() if "/scratch/" not in k}
         self.pretrained: dict[str, str] = {}
 
     @property
@@ -112,7 +115,10 @@ class Study:
             "settings": self.settings(), "figures": self.figures, "summary": self.summary(),
             "all_figures": self.all_figures,
             "summary_by_checkpoint": {c: self.summary(f) for c, f in self.all_figures.items()},
-            "fit_seconds": self.seconds,
+            "fit_seconds": self.seconds, "test_seconds": self.test_seconds,
+            # What this invocation took so far, pretraining and dataset generation included: the whole
+            # study's time when it started from an empty --out and work folder.
+            "run_seconds": round(time.perf_counter() - self.started, 1),
         })
 
     def settings(self) -> dict:
@@ -139,7 +145,7 @@ class Study:
 
     def fit_and_test(
         self, key: str, row: Row, level: float, init: str, seed: int, teacher: str | None
-    ) -> tuple[str, dict[str, float], float]:
+    ) -> tuple[str, dict[str, float], float, float]:
         a = self.args
         root = a.root.resolve() if level == 1 else a.root.resolve().with_name(f"{a.root.name}_dark{level:g}")
         weights = self.pretrained[row.backbone] if init == "pretrained" else "null"
@@ -169,13 +175,14 @@ class Study:
         fit.trainer.save_checkpoint(final)
         paths = {"best": best, "final": final}
         if row is GENKD_TEACHER:
-            return paths["best"], {}, seconds  # phase 1: the lowest CVAE loss
+            return paths["best"], {}, seconds, 0.0  # phase 1: the lowest CVAE loss
         top1 = {}
+        start = time.perf_counter()
         for name, path in paths.items():
             test = cli_main(["test", "--config", config, *args, "--ckpt_path", path])
             top1[name] = float(test.trainer.callback_metrics["test/top1"])
         # A student's teacher is the teacher's reported checkpoint.
-        return paths[a.checkpoint], top1, seconds
+        return paths[a.checkpoint], top1, seconds, time.perf_counter() - start
 
     def run_cell(self, level: float, init: str, seed: int, rows: list[str]) -> None:
         """The rows of one (light level, init, seed), teachers first: the students learn from them."""
@@ -199,8 +206,11 @@ class Study:
             for key in dict.fromkeys(order):
                 row = GENKD_TEACHER if key == "genkd_teacher" else ROWS[key]
                 teacher = checkpoints.get(row.needs) if row.needs else None
-                checkpoints[key], top1, seconds = self.fit_and_test(key, row, level, init, seed, teacher)
+                checkpoints[key], top1, seconds, tested = self.fit_and_test(
+                    key, row, level, init, seed, teacher)
                 self.seconds[f"{level:g}/{init}/{key}/{seed}"] = round(seconds, 1)
+                if tested:
+                    self.test_seconds[f"{level:g}/{init}/{key}/{seed}"] = round(tested, 1)
                 if top1 and key in todo:
                     for checkpoint, value in top1.items():
                         cell(checkpoint).setdefault(key, {})[str(seed)] = value

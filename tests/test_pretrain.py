@@ -136,6 +136,9 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     assert set(results["all_figures"]) == {"best", "final"}  # both checkpoints of every fit are tested
     assert results["all_figures"]["best"] == figures
     assert png.stat().st_size > 10_000
+    # Every fit and its tests are timed, and so is the whole invocation (the study's wall time).
+    assert set(results["test_seconds"]) == {k for k in results["fit_seconds"] if "genkd_teacher" not in k}
+    assert results["run_seconds"] > sum(results["fit_seconds"].values()) + sum(results["test_seconds"].values())
     # Darker light is a dataset of its own beside the default one, made with 3x less exposure.
     darker = json.loads((tiny_root.with_name(f"{tiny_root.name}_dark3") / ".synthetic.json").read_text())
     assert darker["exposure"] == [0.01, 0.026667]
