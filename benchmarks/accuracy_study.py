@@ -192,11 +192,12 @@ class Study:
             return by_level.setdefault(init, {})
 
         checkpoints: dict[str, str] = {}
+        kept: set[str] = set()  # teachers fitted by an earlier run of this study, not refitted
         todo = [r for r in rows if str(seed) not in cell(self.args.checkpoint).get(r, {})]
         if not todo:
             return
         needed = set(todo)
-        for key in todo:  # a student's teacher is fitted too, even when its own figure is known
+        for key in todo:  # a student's teacher is needed too, even when its own figure is known
             dep = ROWS[key].needs
             while dep is not None:
                 needed.add(dep)
@@ -206,6 +207,12 @@ class Study:
             for key in dict.fromkeys(order):
                 row = GENKD_TEACHER if key == "genkd_teacher" else ROWS[key]
                 teacher = checkpoints.get(row.needs) if row.needs else None
+                # e.g. genkd_ablation's students after the study: the same seeded teachers, not fitted again
+                earlier = self.fitted_before(key, row, row.needs in kept, cell(self.args.checkpoint), seed)
+                if earlier is not None:
+                    checkpoints[key] = earlier
+                    kept.add(key)
+                    continue
                 checkpoints[key], top1, seconds, tested = self.fit_and_test(
                     key, row, level, init, seed, teacher)
                 self.seconds[f"{level:g}/{init}/{key}/{seed}"] = round(seconds, 1)
@@ -218,6 +225,19 @@ class Study:
                     print(f"light {level:g}, {init}, seed {seed}: {ROWS[key].label}: {scores} "
                           f"({seconds:.0f} s fit)", flush=True)
                     self.save()
+
+    def fitted_before(self, key: str, row: Row, teacher_kept: bool, figures: dict, seed: int) -> str | None:
+        """The checkpoint of a teacher an earlier run of this study fitted and tested in this cell (the
+        working directory), or None. Its final.ckpt is written when its fit ends and its figure when its
+        tests end; the figures are dropped when the schedule changes. Fits are seeded, so a refit would make
+        the same teacher. GenKD's phase 1 has no figure: it is kept when its own teacher was."""
+        folder = Path("runs") / key
+        done = (folder / "final.ckpt").is_file() and (folder / "best.ckpt").is_file()
+        if row is GENKD_TEACHER:
+            return str((folder / "best.ckpt").resolve()) if done and teacher_kept else None
+        if not done or str(seed) not in figures.get(key, {}):
+            return None
+        return str((folder / f"{self.args.checkpoint}.ckpt").resolve())
 
     def summary(self, figures: dict | None = None) -> dict:
         out: dict = {}
