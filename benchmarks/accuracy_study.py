@@ -95,7 +95,12 @@ class Study:
         self.all_figures: dict = previous.get("all_figures", {}) if same else {}
         self.seconds: dict = previous.get("fit_seconds", {}) if same else {}
         self.test_seconds: dict = previous.get("test_seconds", {}) if same else {}
-        self.started = time.perf_counter()  # this invocation's wall time goes into the JSON
+        # Every invocation that wrote the file, with its settings, fits and wall time (dataset generation
+        # and pretraining included): a study started from an empty --out and work folder says what it took.
+        self.invocations: list = previous.get("invocations", []) if same else []
+        if same and "run_seconds" in previous and not self.invocations:  # written before "invocations"
+            self.invocations = [{"settings": settings, "seconds": previous["run_seconds"]}]
+        self.started, self.fits, self.pretrained_here = time.perf_counter(), 0, False
         if previous and "scratch" not in args.inits:  # no scratch fit in this run: keep those, and their
             args.scratch_epochs = settings.get("scratch_epochs")  # schedule (e.g. genkd_ablation's run)
         if settings.get("scratch_epochs") != args.scratch_epochs:  # another scratch schedule: refit those
@@ -116,9 +121,9 @@ class Study:
             "all_figures": self.all_figures,
             "summary_by_checkpoint": {c: self.summary(f) for c, f in self.all_figures.items()},
             "fit_seconds": self.seconds, "test_seconds": self.test_seconds,
-            # What this invocation took so far, pretraining and dataset generation included: the whole
-            # study's time when it started from an empty --out and work folder.
-            "run_seconds": round(time.perf_counter() - self.started, 1),
+            "invocations": [*self.invocations, {
+                "settings": self.settings(), "fits": self.fits, "pretrained": self.pretrained_here,
+                "seconds": round(time.perf_counter() - self.started, 1)}],
         })
 
     def settings(self) -> dict:
@@ -138,6 +143,7 @@ class Study:
                 epochs = [] if self.args.pretrain_epochs is None else [
                     f"--trainer.max_epochs={self.args.pretrain_epochs}"]
                 root = self.args.root.resolve().parent / "synthetic_bright"  # beside the dark set
+                self.pretrained_here = True
                 cli_main(["fit", "--config", str(CONFIGS / "pretrain.yaml"), *self.base, *epochs,
                           f"--data.root={root}", f"--model.init_args.backbone={backbone}",
                           f"--trainer.callbacks.init_args.dirpath={folder}"])
@@ -215,6 +221,7 @@ class Study:
                     continue
                 checkpoints[key], top1, seconds, tested = self.fit_and_test(
                     key, row, level, init, seed, teacher)
+                self.fits += 1
                 self.seconds[f"{level:g}/{init}/{key}/{seed}"] = round(seconds, 1)
                 if tested:
                     self.test_seconds[f"{level:g}/{init}/{key}/{seed}"] = round(tested, 1)

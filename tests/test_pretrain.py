@@ -139,7 +139,8 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     # Every fit and its tests are timed, and so is the whole invocation (the study's wall time).
     assert set(results["test_seconds"]) == {k for k in results["fit_seconds"] if "genkd_teacher" not in k}
     timed = sum(results["fit_seconds"].values()) + sum(results["test_seconds"].values())
-    assert results["run_seconds"] > timed
+    [run] = results["invocations"]
+    assert run["seconds"] > timed and run["pretrained"] and run["fits"] == len(results["fit_seconds"])
     # Darker light is a dataset of its own beside the default one, made with 3x less exposure.
     darker = json.loads((tiny_root.with_name(f"{tiny_root.name}_dark3") / ".synthetic.json").read_text())
     assert darker["exposure"] == [0.01, 0.026667]
@@ -183,7 +184,9 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     out.write_text(json.dumps(with_teacher))
     accuracy_study.main([*argv, *rows])
     assert teacher.stat().st_mtime_ns == fitted
-    assert "0" in json.loads(out.read_text())["figures"]["1"]["pretrained"]["student_kd"]
+    last = json.loads(out.read_text())
+    assert "0" in last["figures"]["1"]["pretrained"]["student_kd"]
+    assert [run["fits"] for run in last["invocations"][-2:]] == [1, 1]  # the teacher, then the student
 
 
 @pytest.mark.slow
