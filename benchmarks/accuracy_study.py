@@ -98,8 +98,6 @@ class Study:
         # Every invocation that wrote the file, with its settings, fits and wall time (dataset generation
         # and pretraining included): a study started from an empty --out and work folder says what it took.
         self.invocations: list = previous.get("invocations", []) if same else []
-        if same and "run_seconds" in previous and not self.invocations:  # written before "invocations"
-            self.invocations = [{"settings": settings, "seconds": previous["run_seconds"]}]
         self.started, self.fits, self.pretrained_here = time.perf_counter(), 0, False
         if previous and "scratch" not in args.inits:  # no scratch fit in this run: keep those, and their
             args.scratch_epochs = settings.get("scratch_epochs")  # schedule (e.g. genkd_ablation's run)
