@@ -66,6 +66,18 @@ ROWS = {
                                  "--model.init_args.genkd.cvae_lr=0.001",
                                  "--trainer.check_val_every_n_epoch=1", "--trainer.max_epochs=20"),
                        needs="genkd_teacher"),
+    # Two probes of why GenKD as released falls behind the student alone here (README). The control keeps
+    # every part of the released procedure but its three feature losses (weights 0): the gated student, its
+    # SGD 1e-3, the alternating CVAE epochs; so the gap between it and genkd_alone is the losses' doing.
+    "genkd_control": Row("control: released gate, SGD and epochs, GenKD losses off", "distill_genkd.yaml",
+                         STUDENT, ("--model.init_args.alpha=1.0",
+                                   "--model.init_args.genkd.generative_weight=0",
+                                   "--model.init_args.genkd.attention_weight=0",
+                                   "--model.init_args.genkd.reconstruction_weight=0"),
+                         needs="genkd_teacher", passes=2),
+    # The released student lr is for 200 epochs; here are 20: 10x the lr, otherwise as released.
+    "genkd_fast": Row("student + logit KD + GenKD (released), student lr 1e-2", "distill_genkd.yaml",
+                      STUDENT, ("--model.init_args.genkd.student_lr=0.01",), needs="genkd_teacher", passes=2),
 }
 TABLE_ROWS = ["teacher_enhanced", "teacher_dark", "student", "student_kd", "two_stream", "genkd"]
 # GenKD's phase 1 (the teacher's feature model); a step of the genkd row, not a row of the table.

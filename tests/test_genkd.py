@@ -234,6 +234,29 @@ def test_released_epochs_alternate_cvae_then_student(tmp_path: Path) -> None:
     assert isinstance(optimizers[1], torch.optim.Adam) and optimizers[1].defaults["betas"] == (0.8, 0.999)
 
 
+def test_the_studys_control_row_is_the_released_procedure_with_its_feature_losses_off(tmp_path: Path) -> None:
+    """The accuracy study's genkd_control: the released gate, optimisers and alternating epochs, the three
+    GenKD weights 0 and alpha 1.0, so the student learns on its cross-entropy alone (README, GenKD)."""
+    from benchmarks.accuracy_study import ROWS
+
+    extra = dict(arg.removeprefix("--model.init_args.").split("=") for arg in ROWS["genkd_control"].extra)
+    weights = {k.removeprefix("genkd."): float(v) for k, v in extra.items() if k.startswith("genkd.")}
+    assert float(extra["alpha"]) == 1.0 and set(weights) == {
+        "generative_weight", "attention_weight", "reconstruction_weight"} and not any(weights.values())
+    student = DistillModule(num_classes=5, teacher_checkpoint=_phase1_checkpoint(tmp_path / "p1.ckpt"),
+                            alpha=1.0, genkd=GenKDOptions(hidden=8, **weights))
+    batch = {"original": torch.rand(4, 3, 4, 28, 28), "enhanced": torch.rand(4, 3, 4, 28, 28),
+             "label": torch.tensor([0, 1, 2, 3]), "num_views": 1}
+    trainer = L.Trainer(max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu")
+    trainer.fit(student, torch.utils.data.DataLoader([batch] * 2, batch_size=None))
+    metrics = trainer.callback_metrics  # the student epoch's last step
+    # Both terms are computed and weighted 0.
+    assert float(metrics["train/loss_rec"]) > 0 and float(metrics["train/loss_att"]) > 0
+    torch.testing.assert_close(metrics["train/loss"], metrics["train/loss_ce"])
+
+
 @pytest.mark.slow
 def test_phase1_phase2_resume_and_a_gated_student_without_teacher(tiny_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
