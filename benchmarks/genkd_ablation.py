@@ -1,6 +1,7 @@
 """GenKD ablation on the generated dark video: student top-1 with no distillation, logit KD, GenKD as
-released, dlkdd's GenKD mimic variant, and logit KD + GenKD as released, over seeds; and the training time
-per batch of each distillation relative to logit KD.
+released, dlkdd's GenKD mimic variant, logit KD + GenKD as released, and two probes of the released recipe
+(its procedure with the GenKD losses off; logit KD + GenKD with a 10x student lr), over seeds; and the
+training time per batch of each distillation relative to logit KD.
 
     python -m benchmarks.genkd_ablation --out benchmarks/results/genkd_ablation.json
 

@@ -204,17 +204,23 @@ def _parameters(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in module.named_parameters()}
 
 
+def _fit_one_released_epoch_pair(student: DistillModule, callbacks: list | None = None) -> L.Trainer:
+    """A CVAE epoch then a student epoch of the released variant, two batches each, on CPU."""
+    batch = {"original": torch.rand(4, 3, 4, 28, 28), "enhanced": torch.rand(4, 3, 4, 28, 28),
+             "label": torch.tensor([0, 1, 2, 3]), "num_views": 1}
+    trainer = L.Trainer(max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu", callbacks=callbacks)
+    trainer.fit(student, torch.utils.data.DataLoader([batch] * 2, batch_size=None))
+    return trainer
+
+
 def test_released_epochs_alternate_cvae_then_student(tmp_path: Path) -> None:
     genkd = GenKDOptions(hidden=8, student_lr=0.05, cvae_lr=0.01)
     student = DistillModule(num_classes=5, teacher_checkpoint=_phase1_checkpoint(tmp_path / "p1.ckpt"),
                             genkd=genkd)
-    batch = {"original": torch.rand(4, 3, 4, 28, 28), "enhanced": torch.rand(4, 3, 4, 28, 28),
-             "label": torch.tensor([0, 1, 2, 3]), "num_views": 1}
     snapshots = _Snapshots()
-    trainer = L.Trainer(max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu", callbacks=[snapshots])
-    trainer.fit(student, torch.utils.data.DataLoader([batch] * 2, batch_size=None))
+    trainer = _fit_one_released_epoch_pair(student, [snapshots])
     assert isinstance(student.genkd, ReleasedStudentSide)
     start, after_cvae, after_student = snapshots.states
     cvae = [n for n in start if n.startswith("genkd.cvae.")]
@@ -244,14 +250,8 @@ def test_the_studys_control_row_is_the_released_procedure_with_its_feature_losse
     assert float(extra["alpha"]) == 1.0 and set(weights) == {
         "generative_weight", "attention_weight", "reconstruction_weight"} and not any(weights.values())
     student = DistillModule(num_classes=5, teacher_checkpoint=_phase1_checkpoint(tmp_path / "p1.ckpt"),
-                            alpha=1.0, genkd=GenKDOptions(hidden=8, **weights))
-    batch = {"original": torch.rand(4, 3, 4, 28, 28), "enhanced": torch.rand(4, 3, 4, 28, 28),
-             "label": torch.tensor([0, 1, 2, 3]), "num_views": 1}
-    trainer = L.Trainer(max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu")
-    trainer.fit(student, torch.utils.data.DataLoader([batch] * 2, batch_size=None))
-    metrics = trainer.callback_metrics  # the student epoch's last step
+                            alpha=float(extra["alpha"]), genkd=GenKDOptions(hidden=8, **weights))
+    metrics = _fit_one_released_epoch_pair(student).callback_metrics  # the student epoch's last step
     # Both terms are computed and weighted 0.
     assert float(metrics["train/loss_rec"]) > 0 and float(metrics["train/loss_att"]) > 0
     torch.testing.assert_close(metrics["train/loss"], metrics["train/loss_ce"])
