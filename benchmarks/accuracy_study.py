@@ -114,12 +114,22 @@ class Study:
         if previous and "scratch" not in args.inits:  # no scratch fit in this run: keep those, and their
             args.scratch_epochs = settings.get("scratch_epochs")  # schedule (e.g. genkd_ablation's run)
         if settings.get("scratch_epochs") != args.scratch_epochs:  # another scratch schedule: refit those
-            for levels in self.all_figures.values():
-                for inits in levels.values():
-                    inits.pop("scratch", None)
-            self.seconds = {k: v for k, v in self.seconds.items() if "/scratch/" not in k}
-            self.test_seconds = {k: v for k, v in self.test_seconds.items() if "/scratch/" not in k}
+            self.forget(lambda level, init: init == "scratch")
+        if previous and set(args.light_levels) <= {1}:  # no darker fit in this run: likewise
+            args.light_epochs = settings.get("light_epochs")
+        if settings.get("light_epochs") != args.light_epochs:
+            self.forget(lambda level, init: level != "1")
         self.pretrained: dict[str, str] = {}
+
+    def forget(self, stale) -> None:
+        """Drop the figures and timings of the (light level, init) cells whose schedule changed."""
+        for levels in self.all_figures.values():
+            for level, inits in levels.items():
+                for init in [i for i in inits if stale(level, i)]:
+                    inits.pop(init)
+        self.seconds, self.test_seconds = (
+            {k: v for k, v in times.items() if not stale(*k.split("/")[:2])}
+            for times in (self.seconds, self.test_seconds))
 
     @property
     def figures(self) -> dict:
@@ -138,7 +148,8 @@ class Study:
 
     def settings(self) -> dict:
         a = self.args
-        return {"epochs": a.epochs, "scratch_epochs": a.scratch_epochs, "checkpoint": a.checkpoint,
+        return {"epochs": a.epochs, "scratch_epochs": a.scratch_epochs, "light_epochs": a.light_epochs,
+                "checkpoint": a.checkpoint,
                 "seeds": a.seeds, "rows": a.rows, "scratch_rows": a.scratch_rows,
                 "inits": a.inits, "light_levels": a.light_levels, "light_seeds": a.light_seeds,
                 "pretrain_epochs": a.pretrain_epochs, "exposures": {f"{v:g}": exposure_of(v)
@@ -170,7 +181,10 @@ class Study:
         # --epochs counts passes of the student over the data, as the configs do (distill_genkd.yaml's 40
         # Lightning epochs are 20 released epochs); it overrides a row's own epoch count. From random
         # weights the configs' 20 epochs are not enough (README): --scratch_epochs sets those fits'.
+        # Darker light gets --light_epochs when given: its fits converge later (README, light sweep).
         passes = a.scratch_epochs if init == "scratch" and a.scratch_epochs is not None else a.epochs
+        if level != 1 and a.light_epochs is not None:
+            passes = a.light_epochs
         epochs = [] if passes is None else [f"--trainer.max_epochs={passes * row.passes}"]
         args = [f"--seed_everything={seed}", *self.base,
                 f"--data.root={root}", f"--data.synthetic.exposure={exposure_of(level)}",
@@ -337,6 +351,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="L times less light than the default (exposure / L); 1 is the main table")
     p.add_argument("--light_seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--light_rows", nargs="+", choices=list(ROWS), default=CENTRAL)
+    p.add_argument("--light_epochs", type=int, default=None,
+                   help="the darker levels' fits' passes over the data; default: the default light's")
     p.add_argument("--png", type=Path, default=None, help="draw top-1 vs exposure here")
     p.add_argument("--root", type=Path, default=Path("data/synthetic"),
                    help="the generated dataset (made on first use); darker levels go beside it")

@@ -121,7 +121,8 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     argv = ["--seeds", "0", "--rows", "teacher_dark", "student_kd", "--inits", "pretrained", "scratch",
             "--scratch_rows", "student_kd", "--scratch_epochs", "2",
             "--epochs", "1", "--pretrain_epochs", "1", "--light_levels", "1", "3", "--light_seeds", "0",
-            "--light_rows", "student_kd", "--root", tiny_root.name, "--workdir", str(tmp_path / "runs"),
+            "--light_rows", "student_kd", "--light_epochs", "2", "--root", tiny_root.name,
+            "--workdir", str(tmp_path / "runs"),
             "--out", str(out), "--png", str(png), *data, "--trainer.limit_train_batches=2",
             "--trainer.limit_val_batches=1", "--trainer.accelerator=cpu"]
     accuracy_study.main(argv)
@@ -149,12 +150,14 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     cell = tmp_path / "runs" / "light1" / "pretrained" / "seed0" / "runs"
     assert (cell / "teacher_enhanced" / "best.ckpt").is_file()
     assert (cell / "teacher_dark" / "best.ckpt").is_file()
-    # From random weights the fits run --scratch_epochs, the pretrained ones --epochs.
-    def epochs_of(init: str) -> int:
-        final = tmp_path / "runs" / "light1" / init / "seed0" / "runs" / "student_kd" / "final.ckpt"
+    # From random weights the fits run --scratch_epochs, the pretrained ones --epochs, darker light
+    # --light_epochs.
+    def epochs_of(init: str, level: int = 1) -> int:
+        final = tmp_path / "runs" / f"light{level}" / init / "seed0" / "runs" / "student_kd" / "final.ckpt"
         return torch.load(final, map_location="cpu", weights_only=False)["epoch"]
 
-    assert epochs_of("scratch") == epochs_of("pretrained") + 1
+    assert epochs_of("scratch") == epochs_of("pretrained", 3) == epochs_of("pretrained") + 1
+    assert results["settings"]["light_epochs"] == 2
     # A rerun with the same --out fits nothing again: no run folder comes back.
     shutil.rmtree(tmp_path / "runs" / "light1")
     accuracy_study.main(argv)
@@ -187,6 +190,14 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     last = json.loads(out.read_text())
     assert "0" in last["figures"]["1"]["pretrained"]["student_kd"]
     assert [run["fits"] for run in last["invocations"][-2:]] == [1, 1]  # the teacher, then the student
+    # Runs at the default light only keep the darker figures and their schedule; another --light_epochs
+    # refits the darker cells (the student and its teacher), and no default-light one.
+    assert last["figures"]["3"] == figures["3"] and last["settings"]["light_epochs"] == 2
+    shutil.rmtree(tmp_path / "runs" / "light1")
+    accuracy_study.main([*argv, "--light_epochs", "1", "--scratch_epochs", "1"])
+    relit = json.loads(out.read_text())
+    assert relit["invocations"][-1]["fits"] == 2 and not (tmp_path / "runs" / "light1").exists()
+    assert relit["figures"]["1"] == last["figures"]["1"] and epochs_of("pretrained", 3) == 1
 
 
 @pytest.mark.slow
