@@ -8,7 +8,8 @@ then the four central rows at several light levels, drawn as a PNG.
 
 Runs the shipped configs/synthetic/*.yaml through the real CLI (fit, then a test of the chosen checkpoint;
 the test split has 200 videos, one video is 0.5 points); from scratch at --scratch_epochs (60) rather
-than the configs' 20, which random weights do not converge in. Pretraining (configs/synthetic/pretrain.yaml,
+than the configs' 20, which random weights do not converge in, and at the darker light levels at
+--light_epochs (40), where 20 left the fits unconverged. Pretraining (configs/synthetic/pretrain.yaml,
 one checkpoint per backbone, as the field has one Kinetics checkpoint) runs once and is reused. Every figure
 is written to --out as soon as it is measured, and a rerun with the same --out and --epochs skips what is
 there, so an interrupted study resumes. A reduced run: e.g. --seeds 0 1 --rows teacher_enhanced student
@@ -21,6 +22,8 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from benchmarks.common import (
     markdown_table,
@@ -85,6 +88,11 @@ GENKD_TEACHER = Row("GenKD phase 1", "teacher_genkd.yaml", TEACHER, needs="teach
 CENTRAL = ["teacher_enhanced", "teacher_dark", "student", "student_kd"]
 INITS = ("pretrained", "scratch")
 SCRATCH_EPOCHS = 60  # from random weights 20 epochs left an sd of 5-13 points over 5 seeds (README)
+LIGHT_EPOCHS = 40  # at 10x less light 20 epochs left the student alone at 52 +- 16 % over 3 seeds (README)
+
+
+def row_of(key: str) -> Row:
+    return GENKD_TEACHER if key == "genkd_teacher" else ROWS[key]
 
 
 def exposure_of(level: float) -> list[float]:
@@ -114,21 +122,24 @@ class Study:
         if previous and "scratch" not in args.inits:  # no scratch fit in this run: keep those, and their
             args.scratch_epochs = settings.get("scratch_epochs")  # schedule (e.g. genkd_ablation's run)
         if settings.get("scratch_epochs") != args.scratch_epochs:  # another scratch schedule: refit those
-            self.forget(lambda level, init: init == "scratch")
+            self.forget(lambda level, init, key: init == "scratch")
         if previous and set(args.light_levels) <= {1}:  # no darker fit in this run: likewise
             args.light_epochs = settings.get("light_epochs")
         if settings.get("light_epochs") != args.light_epochs:
-            self.forget(lambda level, init: level != "1")
+            self.forget(lambda level, init, key: level != "1")
+        if settings.get("checkpoint", args.checkpoint) != args.checkpoint:  # the students learned from the
+            self.forget(lambda level, init, key: row_of(key).needs is not None)  # other teacher checkpoint
         self.pretrained: dict[str, str] = {}
 
     def forget(self, stale) -> None:
-        """Drop the figures and timings of the (light level, init) cells whose schedule changed."""
+        """Drop the figures and timings of the (light level, init, row) whose fits no longer apply."""
         for levels in self.all_figures.values():
             for level, inits in levels.items():
-                for init in [i for i in inits if stale(level, i)]:
-                    inits.pop(init)
+                for init, rows in inits.items():
+                    for key in [k for k in rows if stale(level, init, k)]:
+                        rows.pop(key)
         self.seconds, self.test_seconds = (
-            {k: v for k, v in times.items() if not stale(*k.split("/")[:2])}
+            {k: v for k, v in times.items() if not stale(*k.split("/")[:3])}
             for times in (self.seconds, self.test_seconds))
 
     @property
@@ -235,10 +246,11 @@ class Study:
         order = [k for k in ("teacher_enhanced", "genkd_teacher", *ROWS) if k in needed]
         with working_dir(self.args.workdir.resolve() / f"light{level:g}" / init / f"seed{seed}"):
             for key in dict.fromkeys(order):
-                row = GENKD_TEACHER if key == "genkd_teacher" else ROWS[key]
+                row = row_of(key)
                 teacher = checkpoints.get(row.needs) if row.needs else None
                 # e.g. genkd_ablation's students after the study: the same seeded teachers, not fitted again
-                earlier = self.fitted_before(key, row, row.needs in kept, cell(self.args.checkpoint), seed)
+                earlier = self.fitted_before(key, row, teacher if row.needs in kept else None,
+                                             cell(self.args.checkpoint), seed)
                 if earlier is not None:
                     checkpoints[key] = earlier
                     kept.add(key)
@@ -257,15 +269,22 @@ class Study:
                           f"({seconds:.0f} s fit)", flush=True)
                     self.save()
 
-    def fitted_before(self, key: str, row: Row, teacher_kept: bool, figures: dict, seed: int) -> str | None:
+    def fitted_before(
+        self, key: str, row: Row, kept_teacher: str | None, figures: dict, seed: int
+    ) -> str | None:
         """The checkpoint of a teacher an earlier run of this study fitted and tested in this cell (the
         working directory), or None. Its final.ckpt is written when its fit ends and its figure when its
         tests end; the figures are dropped when the schedule changes. Fits are seeded, so a refit would make
-        the same teacher. GenKD's phase 1 has no figure: it is kept when its own teacher was."""
+        the same teacher. GenKD's phase 1 has no figure: it is kept when its own teacher was, and is the
+        checkpoint it modelled (another --checkpoint gives the same teacher fit another checkpoint)."""
         folder = Path("runs") / key
         done = (folder / "final.ckpt").is_file() and (folder / "best.ckpt").is_file()
         if row is GENKD_TEACHER:
-            return str((folder / "best.ckpt").resolve()) if done and teacher_kept else None
+            if not done or kept_teacher is None:
+                return None
+            phase1 = torch.load(folder / "best.ckpt", map_location="cpu", weights_only=False)
+            modelled = phase1["hyper_parameters"]["pretrained"]
+            return str((folder / "best.ckpt").resolve()) if Path(modelled) == Path(kept_teacher) else None
         if not done or str(seed) not in figures.get(key, {}):
             return None
         return str((folder / f"{self.args.checkpoint}.ckpt").resolve())
@@ -351,8 +370,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="L times less light than the default (exposure / L); 1 is the main table")
     p.add_argument("--light_seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--light_rows", nargs="+", choices=list(ROWS), default=CENTRAL)
-    p.add_argument("--light_epochs", type=int, default=None,
-                   help="the darker levels' fits' passes over the data; default: the default light's")
+    p.add_argument("--light_epochs", type=int, default=LIGHT_EPOCHS,
+                   help="the darker levels' fits' passes over the data; 0: the same as the default light's")
     p.add_argument("--png", type=Path, default=None, help="draw top-1 vs exposure here")
     p.add_argument("--root", type=Path, default=Path("data/synthetic"),
                    help="the generated dataset (made on first use); darker levels go beside it")
@@ -360,6 +379,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.epilog = "Any other option goes to every run, e.g. --data.num_workers=0"
     args, extra = p.parse_known_args(argv)
     args.scratch_epochs = args.scratch_epochs or None  # 0: the pretrained fits' schedule
+    args.light_epochs = args.light_epochs or None  # 0: the default light's
     # Absolute before the fits change the working directory (one per fit, so their runs/ never collide).
     args.root, args.workdir = args.root.resolve(), args.workdir.resolve()
     for name in ("out", "png"):
