@@ -317,8 +317,18 @@ class Study:
         return markdown_table(header, rows)
 
 
-def plot(figures: dict, rows: list[str], path: Path, init: str = "pretrained") -> None:
-    """Top-1 against the exposure (log axis), one line per row, error bars of one sample sd."""
+def schedule_of(args) -> str:
+    """The pretrained fits' epochs at the default light and at the darker levels, in words."""
+
+    def epochs(n: int | None) -> str:
+        return "the configs' epochs" if n is None else f"{n} epochs"
+
+    return f"default light: {epochs(args.epochs)}; darker: {epochs(args.light_epochs or args.epochs)}"
+
+
+def plot(figures: dict, rows: list[str], path: Path, schedule: str, init: str = "pretrained") -> None:
+    """Top-1 against the exposure (log axis), one line per row, error bars of one sample sd; the schedule
+    (the levels' epochs, which may differ) in the title, since it moves the figures as much as the light."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -339,7 +349,7 @@ def plot(figures: dict, rows: list[str], path: Path, init: str = "pretrained") -
     ax.set_xscale("log")
     ax.set_xlabel("exposure (fraction of full-scale charge, mid-range; less = darker)")
     ax.set_ylabel("test top-1 (%)")
-    ax.set_title(f"Generated dark video, {init} start: accuracy vs light")
+    ax.set_title(f"Generated dark video, {init} start: accuracy vs light\n{schedule}", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -401,7 +411,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nTest top-1 (%) on the generated test videos, default light, {args.checkpoint} checkpoint:\n")
     print(study.table())
     if args.png is not None:
-        plot(study.figures, args.light_rows, args.png)
+        plot(study.figures, args.light_rows, args.png, schedule_of(args))
     return {"figures": study.figures, "summary": study.summary()}
 
 
