@@ -103,6 +103,7 @@ def exposure_of(level: float) -> list[float]:
 class Study:
     def __init__(self, args, extra: list[str]) -> None:
         self.args = args
+        self.options = extra  # recorded with the invocation: e.g. another checkpoint monitor
         self.base = [*extra, "--trainer.logger=false", "--trainer.enable_progress_bar=false",
                      "--trainer.enable_model_summary=false"]
         out = args.out
@@ -153,7 +154,8 @@ class Study:
             "summary_by_checkpoint": {c: self.summary(f) for c, f in self.all_figures.items()},
             "fit_seconds": self.seconds, "test_seconds": self.test_seconds,
             "invocations": [*self.invocations, {
-                "settings": self.settings(), "fits": self.fits, "pretrained": self.pretrained_here,
+                "settings": self.settings(), "options": self.options, "fits": self.fits,
+                "pretrained": self.pretrained_here,
                 "seconds": round(time.perf_counter() - self.started, 1)}],
         })
 
