@@ -9,11 +9,11 @@ then the four central rows at several light levels, drawn as a PNG.
 Runs the shipped configs/synthetic/*.yaml through the real CLI (fit, then a test of the chosen checkpoint;
 the test split has 200 videos, one video is 0.5 points); from scratch at --scratch_epochs (60) rather
 than the configs' 20, which random weights do not converge in, and at the darker light levels at
---light_epochs (40), where 20 left the fits unconverged. Pretraining (configs/synthetic/pretrain.yaml,
-one checkpoint per backbone, as the field has one Kinetics checkpoint) runs once and is reused. Every figure
-is written to --out as soon as it is measured, and a rerun with the same --out and --epochs skips what is
-there, so an interrupted study resumes. A reduced run: e.g. --seeds 0 1 --rows teacher_enhanced student
---light_levels 1.
+--light_epochs (40 up to 3x less light, 60 beyond), where 20 left the fits unconverged. Pretraining
+(configs/synthetic/pretrain.yaml, one checkpoint per backbone, as the field has one Kinetics checkpoint) runs
+once and is reused. Every figure is written to --out as soon as it is measured, and a rerun with the same
+--out and --epochs skips what is there, so an interrupted study resumes. A reduced run: e.g. --seeds 0 1
+--rows teacher_enhanced student --light_levels 1.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ class Row:
     extra: tuple[str, ...] = ()
     needs: str | None = None  # the row whose checkpoint is its teacher
     passes: int = 1  # Lightning epochs per pass of the student over the data (GenKD as released: 2)
+
+    @property
+    def genkd(self) -> bool:
+        """A GenKD student: its passes over the data are --genkd_epochs when given."""
+        return self.config == "distill_genkd.yaml"
 
 
 ROWS = {
@@ -88,7 +93,18 @@ GENKD_TEACHER = Row("GenKD phase 1", "teacher_genkd.yaml", TEACHER, needs="teach
 CENTRAL = ["teacher_enhanced", "teacher_dark", "student", "student_kd"]
 INITS = ("pretrained", "scratch")
 SCRATCH_EPOCHS = 60  # from random weights 20 epochs left an sd of 5-13 points over 5 seeds (README)
-LIGHT_EPOCHS = 40  # at 10x less light 20 epochs left the student alone at 52 +- 16 % over 3 seeds (README)
+
+
+def default_light_epochs(level: float) -> int:
+    """Darker light converges later (README, light sweep). At 10x less light 20 epochs left the student
+    alone at 52 +- 16 % over 3 seeds and 40 at 77 +- 3.6; 60 brought it to 83 +- 0.8. At 3x, 40 hold."""
+    return 40 if level <= 3 else 60
+
+
+def light_schedule(saved, levels) -> dict[str, int | None]:
+    """A results file's `light_epochs` as {level: epochs}; files written before the levels had schedules of
+    their own kept one number for every darker level."""
+    return dict(saved) if isinstance(saved, dict) else {level: saved for level in levels}
 
 
 def row_of(key: str) -> Row:
@@ -124,10 +140,15 @@ class Study:
             args.scratch_epochs = settings.get("scratch_epochs")  # schedule (e.g. genkd_ablation's run)
         if settings.get("scratch_epochs") != args.scratch_epochs:  # another scratch schedule: refit those
             self.forget(lambda level, init, key: init == "scratch")
-        if previous and set(args.light_levels) <= {1}:  # no darker fit in this run: likewise
-            args.light_epochs = settings.get("light_epochs")
-        if settings.get("light_epochs") != args.light_epochs:
-            self.forget(lambda level, init, key: level != "1")
+        # Each darker level keeps its own schedule: a level this run does not fit keeps the saved one, and a
+        # level fitted on another schedule is refitted, alone.
+        darker = {level for c in self.all_figures.values() for level in c if level != "1"}
+        saved = light_schedule(settings.get("light_epochs"), darker)
+        args.light_epochs = {**saved, **args.light_epochs}
+        self.forget(lambda level, init, key: level != "1"
+                    and saved.get(level, "unknown") != args.light_epochs[level])
+        if settings.get("genkd_epochs") != args.genkd_epochs:  # another GenKD schedule: refit its students
+            self.forget(lambda level, init, key: row_of(key).genkd)
         if settings.get("checkpoint", args.checkpoint) != args.checkpoint:  # the students learned from the
             self.forget(lambda level, init, key: row_of(key).needs is not None)  # other teacher checkpoint
         self.pretrained: dict[str, str] = {}
@@ -162,6 +183,7 @@ class Study:
     def settings(self) -> dict:
         a = self.args
         return {"epochs": a.epochs, "scratch_epochs": a.scratch_epochs, "light_epochs": a.light_epochs,
+                "genkd_epochs": a.genkd_epochs,
                 "checkpoint": a.checkpoint,
                 "seeds": a.seeds, "rows": a.rows, "scratch_rows": a.scratch_rows,
                 "inits": a.inits, "light_levels": a.light_levels, "light_seeds": a.light_seeds,
@@ -196,8 +218,10 @@ class Study:
         # weights the configs' 20 epochs are not enough (README): --scratch_epochs sets those fits'.
         # Darker light gets --light_epochs when given: its fits converge later (README, light sweep).
         passes = a.scratch_epochs if init == "scratch" and a.scratch_epochs is not None else a.epochs
-        if level != 1 and a.light_epochs is not None:
-            passes = a.light_epochs
+        if level != 1 and a.light_epochs[f"{level:g}"] is not None:
+            passes = a.light_epochs[f"{level:g}"]
+        if row.genkd and a.genkd_epochs is not None:  # the released recipe trains far longer (README)
+            passes = a.genkd_epochs
         epochs = [] if passes is None else [f"--trainer.max_epochs={passes * row.passes}"]
         args = [f"--seed_everything={seed}", *self.base,
                 f"--data.root={root}", f"--data.synthetic.exposure={exposure_of(level)}",
@@ -320,12 +344,14 @@ class Study:
 
 
 def schedule_of(args) -> str:
-    """The pretrained fits' epochs at the default light and at the darker levels, in words."""
+    """The pretrained fits' epochs at the default light and at each darker level, in words."""
 
     def epochs(n: int | None) -> str:
         return "the configs' epochs" if n is None else f"{n} epochs"
 
-    return f"default light: {epochs(args.epochs)}; darker: {epochs(args.light_epochs or args.epochs)}"
+    darker = [f"{level:g}x less light: {epochs(args.light_epochs[f'{level:g}'] or args.epochs)}"
+              for level in args.light_levels if level != 1]
+    return "; ".join([f"default light: {epochs(args.epochs)}", *darker])
 
 
 def plot(figures: dict, rows: list[str], path: Path, schedule: str, init: str = "pretrained") -> None:
@@ -374,6 +400,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--scratch_epochs", type=int, default=SCRATCH_EPOCHS,
                    help="the from-scratch fits' passes over the data (the pretrained ones keep the configs' "
                    "20 or --epochs); 0: the same as the pretrained fits")
+    p.add_argument("--genkd_epochs", type=int, default=None,
+                   help="the GenKD students' passes over the data (as released: twice as many Lightning "
+                   "epochs); default: the configs' 20, as the other students")
     p.add_argument("--pretrain_epochs", type=int, default=None, help="default: pretrain.yaml's")
     p.add_argument("--checkpoint", choices=("best", "final"), default="best",
                    help="the checkpoint reported (both are tested): the best epoch on the validation split, "
@@ -382,8 +411,10 @@ def main(argv: list[str] | None = None) -> dict:
                    help="L times less light than the default (exposure / L); 1 is the main table")
     p.add_argument("--light_seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--light_rows", nargs="+", choices=list(ROWS), default=CENTRAL)
-    p.add_argument("--light_epochs", type=int, default=LIGHT_EPOCHS,
-                   help="the darker levels' fits' passes over the data; 0: the same as the default light's")
+    p.add_argument("--light_epochs", type=int, nargs="+", default=None,
+                   help="the darker levels' fits' passes over the data: one number for every darker level, "
+                   "or one per darker level of --light_levels, in order; 0: the same as the default light's "
+                   "(default: 40 up to 3x less light, 60 beyond)")
     p.add_argument("--png", type=Path, default=None, help="draw top-1 vs exposure here")
     p.add_argument("--root", type=Path, default=Path("data/synthetic"),
                    help="the generated dataset (made on first use); darker levels go beside it")
@@ -391,7 +422,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.epilog = "Any other option goes to every run, e.g. --data.num_workers=0"
     args, extra = p.parse_known_args(argv)
     args.scratch_epochs = args.scratch_epochs or None  # 0: the pretrained fits' schedule
-    args.light_epochs = args.light_epochs or None  # 0: the default light's
+    darker = [level for level in args.light_levels if level != 1]
+    given = args.light_epochs or [default_light_epochs(level) for level in darker]
+    if len(given) not in (1, len(darker)):
+        p.error(f"--light_epochs: {len(given)} numbers for {len(darker)} darker light levels "
+                f"({' '.join(f'{v:g}' for v in darker)}); give one for all, or one for each")
+    if len(given) == 1:
+        given = given * len(darker)
+    # {level: passes}; None (0 given): the default light's schedule
+    args.light_epochs = {f"{level:g}": n or None for level, n in zip(darker, given, strict=True)}
     # Absolute before the fits change the working directory (one per fit, so their runs/ never collide).
     args.root, args.workdir = args.root.resolve(), args.workdir.resolve()
     for name in ("out", "png"):

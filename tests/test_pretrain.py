@@ -157,7 +157,7 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
         return torch.load(final, map_location="cpu", weights_only=False)["epoch"]
 
     assert epochs_of("scratch") == epochs_of("pretrained", 3) == epochs_of("pretrained") + 1
-    assert results["settings"]["light_epochs"] == 2
+    assert results["settings"]["light_epochs"] == {"3": 2}
     # A rerun with the same --out fits nothing again: no run folder comes back.
     shutil.rmtree(tmp_path / "runs" / "light1")
     accuracy_study.main(argv)
@@ -192,12 +192,24 @@ def test_accuracy_study_writes_every_seed_and_the_light_plot(tiny_root, tmp_path
     assert [run["fits"] for run in last["invocations"][-2:]] == [1, 1]  # the teacher, then the student
     # Runs at the default light only keep the darker figures and their schedule; another --light_epochs
     # refits the darker cells (the student and its teacher), and no default-light one.
-    assert last["figures"]["3"] == figures["3"] and last["settings"]["light_epochs"] == 2
+    assert last["figures"]["3"] == figures["3"] and last["settings"]["light_epochs"] == {"3": 2}
     shutil.rmtree(tmp_path / "runs" / "light1")
     accuracy_study.main([*argv, "--light_epochs", "1", "--scratch_epochs", "1"])
     relit = json.loads(out.read_text())
     assert relit["invocations"][-1]["fits"] == 2 and not (tmp_path / "runs" / "light1").exists()
     assert relit["figures"]["1"] == last["figures"]["1"] and epochs_of("pretrained", 3) == 1
+    # Each darker level has a schedule of its own: a new level is fitted on its own, the level whose
+    # schedule is unchanged is kept (a file from before, one number for every level, reads the same).
+    relit["settings"]["light_epochs"] = 1
+    out.write_text(json.dumps(relit))
+    kept = [*argv, "--scratch_epochs", "1", "--light_levels", "1", "3", "10"]
+    accuracy_study.main([*kept, "--light_epochs", "1", "2"])
+    both = json.loads(out.read_text())
+    assert both["invocations"][-1]["fits"] == 2  # the 10x student and its teacher
+    assert both["settings"]["light_epochs"] == {"3": 1, "10": 2}
+    assert both["figures"]["3"] == relit["figures"]["3"] and epochs_of("pretrained", 10) == 2
+    with pytest.raises(SystemExit):  # two darker levels, three schedules
+        accuracy_study.main([*kept, "--light_epochs", "1", "2", "3"])
 
 
 @pytest.mark.slow
