@@ -51,6 +51,9 @@ def test_genkd_ablation_fits_through_the_accuracy_study_and_reuses_figures(tiny_
     assert genkd_ablation.main(argv)["student_test_top1"] == {
         "logit KD": {0: figures["student_kd"]["0"]}, "GenKD mimic": {0: figures["genkd_mimic"]["0"]}}
     assert not (work / "light1").exists()
+    # The step times need seed 0's checkpoints: without them, one error naming the file.
+    with pytest.raises(SystemExit, match="teacher_enhanced.best.ckpt"):
+        genkd_ablation.main([*argv[:5], "--timing-steps", "1", *argv[7:]])
     # Another GenKD schedule refits the GenKD students alone, on it; logit KD's figure is kept.
     accuracy_study.main(["--out", str(study), *rows, "student_kd", "genkd_mimic", "--genkd_epochs", "2"])
     relearnt = json.loads(study.read_text())
@@ -58,6 +61,3 @@ def test_genkd_ablation_fits_through_the_accuracy_study_and_reuses_figures(tiny_
     assert relearnt["figures"]["1"]["pretrained"]["student_kd"] == figures["student_kd"]
     assert torch.load(cell / "genkd_mimic" / "final.ckpt", weights_only=False)["epoch"] == 2
     assert not (cell / "student_kd").exists()  # the teacher and phase 1 are refitted, the KD student is not
-    # The step times need seed 0's checkpoints: without them, one error naming the file.
-    with pytest.raises(SystemExit, match="teacher_enhanced.best.ckpt"):
-        genkd_ablation.main([*argv[:5], "--timing-steps", "1", *argv[7:]])
