@@ -101,6 +101,19 @@ def default_light_epochs(level: float) -> int:
     return 40 if level <= 3 else 60
 
 
+def light_epochs_by_level(levels: list[float], given: list[int] | None) -> dict[str, int | None]:
+    """--light_epochs as {darker level: passes}: one number for every darker level or one for each, in
+    order; none given: default_light_epochs; 0 (None): the default light's schedule."""
+    darker = [level for level in levels if level != 1]
+    given = given or [default_light_epochs(level) for level in darker]
+    if len(given) not in (1, len(darker)):
+        raise ValueError(f"--light_epochs: {len(given)} numbers for {len(darker)} darker light levels "
+                         f"({' '.join(f'{v:g}' for v in darker)}); give one for all, or one for each")
+    if len(given) == 1:
+        given = given * len(darker)
+    return {f"{level:g}": n or None for level, n in zip(darker, given, strict=True)}
+
+
 def light_schedule(saved, levels) -> dict[str, int | None]:
     """A results file's `light_epochs` as {level: epochs}; files written before the levels had schedules of
     their own kept one number for every darker level."""
@@ -422,15 +435,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.epilog = "Any other option goes to every run, e.g. --data.num_workers=0"
     args, extra = p.parse_known_args(argv)
     args.scratch_epochs = args.scratch_epochs or None  # 0: the pretrained fits' schedule
-    darker = [level for level in args.light_levels if level != 1]
-    given = args.light_epochs or [default_light_epochs(level) for level in darker]
-    if len(given) not in (1, len(darker)):
-        p.error(f"--light_epochs: {len(given)} numbers for {len(darker)} darker light levels "
-                f"({' '.join(f'{v:g}' for v in darker)}); give one for all, or one for each")
-    if len(given) == 1:
-        given = given * len(darker)
-    # {level: passes}; None (0 given): the default light's schedule
-    args.light_epochs = {f"{level:g}": n or None for level, n in zip(darker, given, strict=True)}
+    try:
+        args.light_epochs = light_epochs_by_level(args.light_levels, args.light_epochs)
+    except ValueError as error:
+        p.error(str(error))
     # Absolute before the fits change the working directory (one per fit, so their runs/ never collide).
     args.root, args.workdir = args.root.resolve(), args.workdir.resolve()
     for name in ("out", "png"):
