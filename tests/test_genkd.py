@@ -291,6 +291,10 @@ def test_phase1_phase2_resume_and_a_gated_student_without_teacher(tiny_root, tmp
     assert set(checkpoint["state_dict"]) - gate_keys == {f"backbone.{k}" for k in plain.state_dict()}
     training_only = checkpoint[TRAINING_ONLY_KEY]
     assert training_only and all(k.startswith("genkd.") for k in training_only)
+    # The config's PreciseBatchNorm re-estimated the statistics before the validation: a plain average over
+    # the whole training split (20 videos, batches of 4), not an EMA over every step since pretraining.
+    tracked = [int(v) for k, v in checkpoint["state_dict"].items() if k.endswith("num_batches_tracked")]
+    assert tracked and set(tracked) == {5}
 
     # A resumed fit gets its CVAE and adapters back (strict loading would fail otherwise).
     resumed = main(["fit", "--config", genkd_config, *data, *FAST, "--trainer.max_epochs=3",

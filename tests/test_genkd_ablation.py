@@ -35,7 +35,8 @@ def test_genkd_ablation_fits_through_the_accuracy_study_and_reuses_figures(tiny_
     # best epoch) from the teacher's final epoch; the teacher, once a row with a figure, is not fitted again.
     # Back to best: likewise.
     rows = ["--inits", "pretrained", "--light_levels", "1", "--seeds", "0", "--root", tiny_root.name,
-            "--workdir", str(work), *argv[argv.index("--out") + 2:], "--rows", "teacher_enhanced"]
+            "--workdir", str(work), *argv[argv.index("--out") + 2:], "--genkd_epochs", "0",
+            "--rows", "teacher_enhanced"]
     accuracy_study.main(["--out", str(study), *rows])
     phase1, teacher = cell / "genkd_teacher" / "best.ckpt", cell / "teacher_enhanced" / "final.ckpt"
     stamps = phase1.stat().st_mtime_ns, teacher.stat().st_mtime_ns
@@ -61,3 +62,9 @@ def test_genkd_ablation_fits_through_the_accuracy_study_and_reuses_figures(tiny_
     assert relearnt["figures"]["1"]["pretrained"]["student_kd"] == figures["student_kd"]
     assert torch.load(cell / "genkd_mimic" / "final.ckpt", weights_only=False)["epoch"] == 2
     assert not (cell / "student_kd").exists()  # the teacher and phase 1 are refitted, the KD student is not
+    # A run that fits no GenKD student keeps their schedule and figures (its default would be 60 epochs).
+    flag = rows.index("--genkd_epochs")
+    accuracy_study.main(["--out", str(study), *rows[:flag], *rows[flag + 2:], "student_kd"])
+    kept = json.loads(study.read_text())
+    assert kept["settings"]["genkd_epochs"] == 2 and kept["invocations"][-1]["fits"] == 0
+    assert kept["figures"] == relearnt["figures"]

@@ -1,6 +1,8 @@
-"""Callbacks the `dlkdd` CLI adds to every run: dashboards (W&B), throughput, input checks, predictions."""
+"""Callbacks the `dlkdd` CLI adds to every run: dashboards (W&B), throughput, input checks, predictions;
+PreciseBatchNorm, which a config adds."""
 
 from dlkdd.callbacks.input_check import ClipFitsBackbones
+from dlkdd.callbacks.precise_bn import PreciseBatchNorm
 from dlkdd.callbacks.prediction_writer import PredictionWriter
 from dlkdd.callbacks.throughput import ThroughputMonitor
 from dlkdd.callbacks.wandb_media import PairedClipsToWandb, TestReportToWandb
@@ -10,6 +12,7 @@ __all__ = [
     "ClipFitsBackbones",
     "LogConfigToRun",
     "PairedClipsToWandb",
+    "PreciseBatchNorm",
     "PredictionWriter",
     "TestReportToWandb",
     "ThroughputMonitor",
