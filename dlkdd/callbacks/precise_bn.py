@@ -31,7 +31,10 @@ class PreciseBatchNorm(L.Callback):
 
     def __init__(self, num_batches: int = 200) -> None:
         if num_batches < 1:
-            raise ValueError(f"PreciseBatchNorm num_batches must be >= 1, got {num_batches}")
+            raise ValueError(
+                f"--trainer.callbacks: PreciseBatchNorm's num_batches (training batches per estimate) must "
+                f"be 1 or more, got {num_batches}; to fit without re-estimating, leave it out of the list"
+            )
         self.num_batches = num_batches
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
