@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -58,3 +59,23 @@ def one_step_checkpoint(config: str, root: Path, folder: Path) -> Path:
                 "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1",
                 f"--trainer.callbacks.dirpath={folder}"])
     return Path(fit.trainer.checkpoint_callback.best_model_path)
+
+
+# Real material (never committed: licence and size). `.ci/run` and a developer's checkout find it in the
+# `shared/` folder beside the repository; DLKDD_SHARED points elsewhere. Tests that need it skip, saying why.
+SHARED = Path(os.environ.get("DLKDD_SHARED", REPO.parent / "shared"))
+
+
+def shared_file(relative: str) -> Path:
+    """`SHARED/relative`, or a skip that names the variable to set."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent: real clips and weights are not in the repository; set DLKDD_SHARED "
+                    "to the folder holding real/arid6 and weights/ (see docs for their sources)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def arid6() -> Path:
+    """150 real ARID v1.0 clips in <Class>/<Class>_<scene>_<index>.mp4 (CC BY 4.0)."""
+    return shared_file("real/arid6")
