@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+from pathlib import Path
 
 import lightning as L
 import wandb
@@ -194,7 +195,34 @@ class DlkddCLI(LightningCLI):
             "classes, use `dlkdd predict ... --data.dataset videos --data.root <folder or list of videos>`."
         )
 
-    before_fit = before_validate = before_test = before_predict = _check_checkpoint_classes
+    before_validate = before_test = before_predict = _check_checkpoint_classes
+
+    def before_fit(self) -> None:
+        self._check_checkpoint_classes()
+        self._refuse_another_runs_folder()
+
+    def _refuse_another_runs_folder(self) -> None:
+        """A new fit whose checkpoint folder holds a checkpoint for other classes (e.g. a synthetic
+        config pointed at one's own folder, keeping the config's run folder) would silently replace that
+        run's best.ckpt: stop and say how to keep both. Resuming (--ckpt_path) is the same run."""
+        folder = getattr(self.trainer.checkpoint_callback, "dirpath", None)
+        classes = getattr(self.model, "hparams", {}).get("class_names")
+        if self._get(self.config, "ckpt_path") or not folder or not classes or not os.path.isdir(folder):
+            return
+        for path in sorted(Path(folder).glob("*.ckpt")):
+            try:
+                saved = load_checkpoint(str(path)).get("hyper_parameters", {})
+            except (RuntimeError, EOFError, UnsafeCheckpointError):
+                continue  # not ours to judge; Lightning overwrites what it must
+            other = saved.get("class_names")
+            if other and list(other) != list(classes):
+                shown = ", ".join(other[:4]) + (", ..." if len(other) > 4 else "")
+                raise ValueError(
+                    f"--trainer.callbacks.init_args.dirpath {folder} holds {path.name}, a checkpoint of "
+                    f"another run ({len(other)} classes: {shown}), which this fit ({len(classes)} classes) "
+                    "would overwrite. Pass a folder of this run's own, e.g. "
+                    "--trainer.callbacks.init_args.dirpath runs/<your data>/<stage>/checkpoints, or delete "
+                    "the old run's folder if it is no longer wanted.")
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand != "predict":

@@ -116,3 +116,28 @@ def test_a_missing_or_cut_checkpoint_is_one_paragraph(tiny_root, tmp_path, monke
     message = console(monkeypatch, capsys, "fit", *args, "--model.init_args.backbone=tiny3d",
                       f"--model.init_args.pretrained={tmp_path / 'cut.ckpt'}")
     assert "cut.ckpt' given as option `pretrained` is not a readable torch file" in message
+
+
+def test_a_fit_never_overwrites_another_runs_checkpoints(tiny_root, tmp_path, monkeypatch, capsys):
+    """The issue's case: the synthetic teacher config pointed at one's own 2-class folder, keeping the
+    config's checkpoint folder, would have replaced the synthetic teacher's best.ckpt without a word."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "teacher_checkpoints"
+    one_step = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1",
+                f"--trainer.callbacks.dirpath={folder}", *LOCAL]
+    main(["fit", "--config", TEACHER, *tiny_data_args(tiny_root), *one_step])
+    first = sorted(folder.glob("*.ckpt"))
+    before = {p: p.read_bytes() for p in first}
+    assert first
+    good = write_video(tmp_path / "good.mp4", counting_frames(20))
+    for name in ["cat", "dog"]:
+        (tmp_path / "mine" / name).mkdir(parents=True)
+        for k in range(3):
+            shutil.copy(good, tmp_path / "mine" / name / f"{k}.mp4")
+    message = console(monkeypatch, capsys, "fit", "--config", TEACHER, *tiny_data_args(tiny_root),
+                      "--data.dataset=folder", f"--data.root={tmp_path / 'mine'}", *one_step)
+    assert f"dirpath {folder} holds" in message and "another run" in message
+    assert "--trainer.callbacks.init_args.dirpath runs/" in message
+    assert {p: p.read_bytes() for p in sorted(folder.glob("*.ckpt"))} == before  # nothing touched
+    # The same run again (same classes) may overwrite its own folder, as before.
+    main(["fit", "--config", TEACHER, *tiny_data_args(tiny_root), *one_step])
