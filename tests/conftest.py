@@ -20,6 +20,13 @@ TINY = SyntheticConfig(
 )
 
 
+@pytest.fixture(autouse=True)
+def _in_a_temporary_folder(tmp_path, monkeypatch):
+    """Every test runs in its own temporary folder, so a config's relative run folders (runs/...), W&B's
+    wandb/ and Lightning's lightning_logs/ never land in the working tree (or in another test's way)."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     return generate_dataset(tmp_path_factory.mktemp("synthetic"), TINY)

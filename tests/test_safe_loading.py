@@ -16,6 +16,8 @@ import torch
 from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, load_checkpoint
 from dlkdd.models import load_teacher
 
+from .conftest import REPO
+
 
 class WritesAFile:
     """Unpickling this runs os.system-style code: here it only creates the file `marker`."""
@@ -74,7 +76,7 @@ def test_a_writer_killed_mid_write_leaves_a_whole_checkpoint(tmp_path):
     path = tmp_path / "last.ckpt"
     SafeCheckpointIO().save_checkpoint({"step": torch.tensor(1), "weights": torch.ones(3)}, path)
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)],
-                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         deadline = time.monotonic() + 60
         while not list(tmp_path.glob(".last.ckpt.*.tmp")):  # a write (256 MB) is under way
