@@ -3,15 +3,19 @@ recording, a folder of recordings or a live stream: a timeline, events, alerts, 
 
   dlkdd watch night.mp4 --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
   dlkdd watch recordings/ --ckpt_path best.ckpt --output_dir watch_out           (one set per file)
+  torchrun --standalone --nproc_per_node 2 -m dlkdd watch recordings/ --ckpt_path best.ckpt
+                                               (an archive shared out over 2 processes; srun works too)
   dlkdd watch night.mp4 --ckpt_path best.ckpt --video --video_enhancer gic --hop 8f --smooth 3
   dlkdd watch rtsp://camera.local/stream --model_file student.onnx --alert approach,recede \\
       --alert_threshold 0.8 --alert_min_duration 2 --alert_cooldown 60 | ./page-the-guard
 
-Writes, in --output_dir, NAME.timeline.csv (one row per window: start, end, wall clock when known,
-top-k classes and probabilities), NAME.events.jsonl (events and alerts) and, with --video,
-NAME.annotated.mp4. Alerts also go to stdout, one JSON line each. A live source (URL, /dev/video*,
-a pipe or FIFO) is never fallen behind: frames are dropped at the decoder when the model is slower
-than the stream, and latency and the real-time factor are printed. Ctrl-C stops with every file complete.
+Writes, in --output_dir, NAME.timeline.csv (one row per window: start, end, wall clock when known, top-k
+classes and probabilities), NAME.events.jsonl (events and alerts) and, with --video, NAME.annotated.mp4,
+then NAME.summary.json (a folder's recordings keep their subfolders in NAME; a recording whose summary
+is there is complete and skipped on a rerun). Alerts also go to stdout, one JSON line each. A live
+source (URL, /dev/video*, a pipe or FIFO) is never fallen behind: frames are dropped at the decoder when
+the model is slower than the stream, and latency and the real-time factor are printed. Ctrl-C stops with
+every file complete.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from tqdm import tqdm
 
 from dlkdd.enhance import create_enhancer
 from dlkdd.inference import load_clip_model
+from dlkdd.watch.archive import gather, is_complete, join_process_group, total_line, write_summary
 from dlkdd.watch.pipeline import Summary, WatchOptions, watch
 from dlkdd.watch.source import is_live, list_recordings
 
@@ -87,14 +93,25 @@ def main(argv: list[str] | None = None) -> list[Summary]:
                                 "wrote (runs/synthetic/distill/checkpoints/best.ckpt) or an exported model.")
     folder = Path(args.source)
     if folder.is_dir():
-        sources = [str(p) for p in list_recordings(folder)]
-        if not sources:
+        recordings = list_recordings(folder)
+        if not recordings:
             raise FileNotFoundError(f"SOURCE {folder}: a folder with no video files in it (.mp4, .avi, ...)")
+        # Named by their path below the folder: cam1/0101.mp4 and cam2/0101.mp4 never share a file.
+        names = {str(p): str(p.relative_to(folder).with_suffix("")) for p in recordings}
+        share = join_process_group()
+        sources = [str(p) for p in share.of(recordings)]
     elif is_live(args.source) or folder.is_file():
-        sources = [args.source]
+        sources, share = [args.source], join_process_group()
+        names = {args.source: args.name or _stem(args.source)}
     else:
         raise FileNotFoundError(f"SOURCE {args.source}: no such file or folder. Pass a video, a folder of "
                                 "videos or a stream URL (rtsp://, http(s)://), /dev/video0 or a FIFO.")
+    # What decides a recording's outputs: a rerun with other settings or another model redoes it.
+    unrelated = ("source", "output_dir", "device", "status_every")
+    settings = {k: str(v) for k, v in sorted(vars(args).items()) if k not in unrelated}
+    settings["model_bytes"] = str(args.model_file.stat().st_size)
+    done = [s for s in sources if folder.is_dir() and is_complete(args.output_dir, names[s], settings)]
+    skipped, sources = [names[s] for s in done], [s for s in sources if s not in done]
     model = load_clip_model(args.model_file, args.device)
     enhancer = (create_enhancer(args.video_enhancer, **args.video_enhancer_options).eval()
                 if args.video_enhancer else None)
@@ -102,11 +119,11 @@ def main(argv: list[str] | None = None) -> list[Summary]:
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # finish the files, then stop
     summaries = []
+    began = time.monotonic()
     try:
         bar = tqdm(sources, desc="recordings", unit="file", file=sys.stderr, disable=len(sources) < 2)
         for source in bar:
-            name = args.name if args.name and len(sources) == 1 else _stem(source)
-            out = args.output_dir
+            name, out = names[source], args.output_dir
             options = WatchOptions(
                 hop=args.hop, batch_size=args.batch_size, smooth=args.smooth, top_k=args.top_k,
                 event_enter=args.event_enter, event_exit=args.event_exit, min_event=args.min_event,
@@ -122,7 +139,13 @@ def main(argv: list[str] | None = None) -> list[Summary]:
             tqdm.write(summary.line(), file=sys.stderr)
             if stop.is_set():
                 break
+            if not summary.live:  # a file watched to its end: its outputs are complete
+                write_summary(out, name, summary, settings)
     finally:
         signal.signal(signal.SIGINT, previous)
-    print(f"wrote {args.output_dir}/", file=sys.stderr)
+    gathered = gather(share, summaries, skipped)
+    if gathered is not None and (share.world_size > 1 or skipped):
+        print(total_line(*gathered, share.world_size, time.monotonic() - began), file=sys.stderr)
+    if share.rank == 0:
+        print(f"wrote {args.output_dir}/", file=sys.stderr)
     return summaries
