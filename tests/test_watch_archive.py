@@ -80,3 +80,14 @@ def test_two_processes_write_the_same_files_as_one_and_a_rerun_skips_them(archiv
     assert outputs(tmp_path / "one") == written
     # Other settings are another job: everything is watched again.
     assert len(watch_main([str(archive), "--output_dir", str(tmp_path / "one"), *args[:-1], "4f"])) == 4
+
+
+@pytest.mark.slow
+def test_the_archive_benchmark_runs_at_its_smallest(student, tmp_path):
+    from benchmarks import watch_archive
+
+    results = watch_archive.main(["--ckpt_path", str(student), "--recordings", "2", "--duration", "2",
+                                  "--rounds", "1", "--workdir", str(tmp_path),
+                                  "--out", str(tmp_path / "a.json")])
+    assert results["same_timelines"] and set(results["processes"]) == {1, 2}
+    assert json.loads((tmp_path / "a.json").read_text())["processes"]["2"]["wall_seconds"] > 0
