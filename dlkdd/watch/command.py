@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "auto: URLs, devices, pipes")
     p.add_argument("--reconnect", type=int, default=o.reconnect, help="reopen a dropped live stream N times")
     p.add_argument("--reconnect_delay", type=float, default=o.reconnect_delay, help="seconds")
+    p.add_argument("--timeout", type=float, default=o.timeout,
+                   help="seconds without data before a network source counts as lost (then reconnect)")
     p.add_argument("--status_every", type=float, default=o.status_every,
                    help="seconds between live latency lines on stderr (0: none)")
     return p
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> list[Summary]:
                 events=None if args.no_events else out / f"{name}.events.jsonl",
                 video=out / f"{name}.annotated.mp4" if args.video else None, video_enhancer=enhancer,
                 live={"auto": None, "on": True, "off": False}[args.live], reconnect=args.reconnect,
-                reconnect_delay=args.reconnect_delay, status_every=args.status_every)
+                reconnect_delay=args.reconnect_delay, timeout=args.timeout, status_every=args.status_every)
             summary = watch(source, model, options, stop)
             summaries.append(summary)
             tqdm.write(summary.line(), file=sys.stderr)
