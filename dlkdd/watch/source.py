@@ -107,7 +107,7 @@ def source_error(source: str, err: BaseException, timeout: float) -> str:
     elif isinstance(err, av.ProtocolNotFoundError):
         check = (f"this FFmpeg (PyAV {av.__version__}) does not read {scheme}://; it reads file, pipe, "
                  "http(s), rtsp, rtp, udp and tcp")
-    elif isinstance(err, av.error.HTTPError):
+    elif isinstance(err, (av.error.HTTPError, av.error.HTTPClientError, av.error.HTTPServerError)):
         check = "the URL's path and any user name and password in it"
     elif isinstance(err, ConnectionError):
         check = "the host and port, and that the camera or server is running"
