@@ -172,11 +172,14 @@ def test_the_annotated_video_follows_a_resolution_and_pixel_format_change(tmp_pa
 
 class UdpCamera(threading.Thread):
     """An MPEG-TS stream sent as 1316-byte datagrams (7 TS packets, as encoders send them) to
-    127.0.0.1:`port` in real time, once the port is bound, from `join` of the way in, every 50th
-    datagram lost (2 %)."""
+    `host`:`port` in real time, once the port is bound, from `join` of the way in, every 50th
+    datagram lost (2 %). A multicast group is sent to through the loopback interface with a TTL of 0:
+    nothing leaves the machine."""
 
-    def __init__(self, data: bytes, seconds: float, port: int, join: float = 0.3) -> None:
+    def __init__(self, data: bytes, seconds: float, port: int, join: float = 0.3,
+                 host: str = "127.0.0.1") -> None:
         super().__init__(daemon=True)
+        self.host = host
         self.chunks = [data[i:i + 1316] for i in range(0, len(data), 1316)]
         self.first = int(join * len(self.chunks))
         self.seconds, self.port = seconds * (1 - self.first / len(self.chunks)), port
@@ -188,10 +191,13 @@ class UdpCamera(threading.Thread):
             time.sleep(0.02)
         chunks = self.chunks[self.first:]
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            if socket.inet_aton(self.host)[0] >= 224:
+                sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+                sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
             began = time.monotonic()
             for k, chunk in enumerate(chunks):
                 if k % 50 != 25:
-                    sender.sendto(chunk, ("127.0.0.1", self.port))
+                    sender.sendto(chunk, (self.host, self.port))
                 time.sleep(max(0.0, began + (k + 1) * self.seconds / len(chunks) - time.monotonic()))
         self.sent_seconds = self.seconds
 
@@ -225,6 +231,31 @@ def test_udp_joined_mid_stream_with_lost_datagrams(tmp_path, student):
     assert summary.damaged_packets > 0  # the lost datagrams, seen as MPEG-TS continuity errors
     assert all(float(re.search(r"\] (-?[\d.]+) s of stream", line).group(1)) >= 0 for line in logged)
     assert "the stream was lost (no data for 1.5 s)" in summary.line()
+
+
+def joins_multicast_on_loopback(group: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                             socket.inet_aton(group) + socket.inet_aton("127.0.0.1"))
+            return True
+        except OSError:
+            return False
+
+
+def test_multicast_joined_on_the_loopback_interface(tmp_path, student):
+    group = "239.255.42.42"
+    if not joins_multicast_on_loopback(group):
+        pytest.skip("this machine cannot join a multicast group on its loopback interface")
+    data = ts_segment(3.0, size=(96, 128), gop=8)
+    port = free_udp_port()
+    camera = UdpCamera(data, 3.0, port, join=0.0, host=group)
+    camera.start()
+    summary = watch(f"udp://@{group}:{port}?localaddr=127.0.0.1", load_clip_model(student),
+                    WatchOptions(hop="5f", timeline=tmp_path / "group.csv", reconnect=0, timeout=1.5))
+    camera.join()
+    spans = [(float(r["start"]), float(r["end"])) for r in rows(tmp_path / "group.csv")]
+    assert covered(spans) >= 0.8 * camera.sent_seconds, (covered(spans), summary.line())
 
 
 @pytest.mark.parametrize("case", ["404", "refused", "not video", "protocol"])
