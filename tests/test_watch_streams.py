@@ -310,3 +310,13 @@ def test_the_clock_on_given_timestamps():
     assert times == pytest.approx([0, 0.04, 60.04]) and jumps == []
     times, jumps = run([0, period, 0], live=True, arrivals=[0.0, 0.04, 5.04])  # a live camera's reboot
     assert times == pytest.approx([0, 0.04, 5.04]) and jumps == [("backward", -0.04)]
+
+
+def test_the_soak_benchmark_runs_at_its_smallest(tmp_path, student):
+    from benchmarks import watch_soak
+
+    figures = watch_soak.main(["--ckpt_path", str(student), "--minutes", "0.25", "--speed", "5",
+                               "--out", str(tmp_path / "soak.json")])
+    assert [m["kind"] for m in figures["markers"]] == ["backward", "backward", "wrap"]
+    assert figures["frames"] + figures["dropped_frames"] == 15 * 25 and figures["discontinuities"] == 3
+    assert figures["samples"]["rows"] and figures["commit"] and figures["rss_mib"]["last"] > 0
