@@ -123,7 +123,7 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
     video: AnnotatedVideo | None = None
     windower: Windower | None = None
     latencies: deque[float] = deque(maxlen=4096)
-    first_time = last_time = None
+    first_time = None
     began = last_status = time.monotonic()
 
     def record(item: dict) -> None:
@@ -167,7 +167,6 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
                 first_time = frame.time
                 if frames_in.live:  # a stream's pace starts with its first frame, not with the probing
                     began = last_status = time.monotonic()
-            last_time = frame.time
             summary.frames += 1
             for jump in frame.discontinuities:
                 record(jump.record())
@@ -210,7 +209,8 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
     summary.interrupted = interrupted
     summary.wall_seconds = time.monotonic() - began
     if first_time is not None:
-        summary.media_seconds = last_time - first_time + 1.0 / float(frames_in.fps)
+        # The source's media time, to its last frame decoded (a live decoder may have dropped it).
+        summary.media_seconds = frames_in.clock.last_time - first_time + 1.0 / float(frames_in.fps)
     summary.dropped_frames, summary.reconnects = frames_in.dropped, frames_in.reconnects
     summary.discontinuities, summary.ended = frames_in.discontinuities, frames_in.ended
     summary.damaged_packets, summary.decode_errors = frames_in.damaged_packets, frames_in.decode_errors
