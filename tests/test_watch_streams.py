@@ -109,6 +109,22 @@ def test_two_segments_whose_clocks_both_start_at_0_make_one_timeline(tmp_path, s
     assert times[-1] - times[0] + 1 / 15 == pytest.approx(4.0, abs=1e-3)
 
 
+def test_smoothing_starts_afresh_after_a_discontinuity(tmp_path, student):
+    """Two identical segments: with --smooth 3 the second's windows are the first's, window for window
+    (smoothed from a fresh start, not with the first segment's last windows)."""
+    (tmp_path / "twice.ts").write_bytes(ts_segment(2.0) + ts_segment(2.0))
+    timelines = {}
+    for smooth in ("1", "3"):
+        watch_main([str(tmp_path / "twice.ts"), "--ckpt_path", str(student), "--output_dir",
+                    str(tmp_path / smooth), "--hop", "5f", "--smooth", smooth, "--timeline", "jsonl"])
+        timelines[smooth] = [(r["start"], dict(zip(r["classes"], r["probs"], strict=True)))
+                             for r in rows(tmp_path / smooth / "twice.timeline.jsonl")]
+    first = [p for t, p in timelines["3"] if t < 2.0]
+    second = [p for t, p in timelines["3"] if t >= 2.0]
+    assert len(first) == len(second) == 5 and first == second
+    assert [p for _, p in timelines["1"]] != [p for _, p in timelines["3"]]  # smoothing did something
+
+
 def test_the_same_segments_served_live_over_http(tmp_path, student):
     (tmp_path / "nvr.ts").write_bytes(ts_segment(2.0) + ts_segment(2.0))
     with http_server(tmp_path) as url:

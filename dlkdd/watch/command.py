@@ -12,6 +12,8 @@ top-k classes and probabilities), NAME.events.jsonl (events and alerts) and, wit
 NAME.annotated.mp4. Alerts also go to stdout, one JSON line each. A live source (URL, /dev/video*,
 a pipe or FIFO) is never fallen behind: frames are dropped at the decoder when the model is slower
 than the stream, and latency and the real-time factor are printed. Ctrl-C stops with every file complete.
+A clock that jumps (a camera restarting, concatenated segments, the MPEG-TS wrap) is counted, marked in
+the events file, and the timeline goes on; `--live off` reads a pipe in full (docs/streams.md).
 """
 
 from __future__ import annotations

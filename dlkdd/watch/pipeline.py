@@ -172,13 +172,11 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
                 record(jump.record())
             if video is not None:
                 video.add_frame(frame)
-            completed = windower.push(frame)
-            if frame.restarts or frame.after_gap:  # the windows before it are smoothed with their own past
-                process(pending + completed)
+            pending += windower.push(frame)
+            if options.smooth > 1 and (frame.restarts or frame.after_gap):  # smoothing starts afresh here,
+                process(pending)  # after the windows before it (smoothed with their own past)
                 pending = []
                 smoother.reset()
-            else:
-                pending += completed
             if len(pending) >= options.batch_size or (frames_in.live and pending and not frames_in.pending()):
                 process(pending)
                 pending = []
