@@ -15,7 +15,9 @@ then NAME.summary.json (a folder's recordings keep their subfolders in NAME; a r
 is there is complete and skipped on a rerun). Alerts also go to stdout, one JSON line each. A live
 source (URL, /dev/video*, a pipe or FIFO) is never fallen behind: frames are dropped at the decoder when
 the model is slower than the stream, and latency and the real-time factor are printed. Ctrl-C stops with
-every file complete.
+every file complete. A clock that jumps (a camera restarting, concatenated segments, the MPEG-TS wrap) is
+counted, marked in the events file, and the timeline goes on; `--live off` reads a pipe in full
+(docs/streams.md).
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "auto: URLs, devices, pipes")
     p.add_argument("--reconnect", type=int, default=o.reconnect, help="reopen a dropped live stream N times")
     p.add_argument("--reconnect_delay", type=float, default=o.reconnect_delay, help="seconds")
+    p.add_argument("--timeout", type=float, default=o.timeout,
+                   help="seconds without data before a network source counts as lost (then reconnect)")
     p.add_argument("--status_every", type=float, default=o.status_every,
                    help="seconds between live latency lines on stderr (0: none)")
     return p
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> list[Summary]:
                 events=None if args.no_events else out / f"{name}.events.jsonl",
                 video=out / f"{name}.annotated.mp4" if args.video else None, video_enhancer=enhancer,
                 live={"auto": None, "on": True, "off": False}[args.live], reconnect=args.reconnect,
-                reconnect_delay=args.reconnect_delay, status_every=args.status_every)
+                reconnect_delay=args.reconnect_delay, timeout=args.timeout, status_every=args.status_every)
             summary = watch(source, model, options, stop)
             summaries.append(summary)
             tqdm.write(summary.line(), file=sys.stderr)

@@ -47,6 +47,7 @@ class WatchOptions:
     queue_frames: int = 0  # live decoder queue; 0: one window's span plus one frame
     reconnect: int = 3
     reconnect_delay: float = 1.0
+    timeout: float = 10.0  # seconds without data before a network source counts as lost
     status_every: float = 5.0  # seconds between live status lines on stderr (0: none)
 
 
@@ -60,6 +61,10 @@ class Summary:
     wall_seconds: float = 0.0
     dropped_frames: int = 0
     reconnects: int = 0
+    discontinuities: int = 0  # jumps of the source's clock (the timeline went on across each)
+    damaged_packets: int = 0  # flagged corrupt by the demuxer (MPEG-TS: lost or damaged packets)
+    decode_errors: int = 0  # packets the decoder rejected (skipped; the next keyframe recovers)
+    ended: str = ""  # why the source stopped short, if it did
     events: int = 0
     alerts: int = 0
     latency: dict[str, float] = field(default_factory=dict)  # seconds, frame decoded -> result
@@ -77,6 +82,11 @@ class Summary:
         if self.live:
             text += (f", {self.dropped_frames} frames dropped, latency {self.latency.get('median', 0):.2f} s "
                      f"(p95 {self.latency.get('p95', 0):.2f} s), {self.reconnects} reconnects")
+        if self.live or self.discontinuities:
+            text += f", {self.discontinuities} discontinuities"
+        if self.live or self.damaged_packets or self.decode_errors:
+            text += f", {self.damaged_packets} damaged packets, {self.decode_errors} undecodable"
+        text += f" ({self.ended})" if self.ended else ""
         return text + (" (stopped by Ctrl-C)" if self.interrupted else "")
 
 
@@ -99,7 +109,7 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     queue_frames = options.queue_frames or spec.span + 1
     frames_in = VideoSource(source, spec.frame_size, options.live, queue_frames, options.reconnect,
-                            options.reconnect_delay, stopped=stop)
+                            options.reconnect_delay, options.timeout, stopped=stop)
     summary = Summary(str(source), frames_in.live)
     names = spec.class_names or [str(k) for k in range(model_classes(model))]
     events = EventTracker(names, options.event_enter, options.event_exit, options.min_event)
@@ -113,7 +123,7 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
     video: AnnotatedVideo | None = None
     windower: Windower | None = None
     latencies: deque[float] = deque(maxlen=4096)
-    first_time = last_time = None
+    first_time = None
     began = last_status = time.monotonic()
 
     def record(item: dict) -> None:
@@ -157,13 +167,16 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
                 first_time = frame.time
                 if frames_in.live:  # a stream's pace starts with its first frame, not with the probing
                     began = last_status = time.monotonic()
-            last_time = frame.time
             summary.frames += 1
-            if frame.after_gap:
-                smoother.reset()
+            for jump in frame.discontinuities:
+                record(jump.record())
             if video is not None:
                 video.add_frame(frame)
             pending += windower.push(frame)
+            if options.smooth > 1 and (frame.restarts or frame.after_gap):  # smoothing starts afresh here,
+                process(pending)  # after the windows before it (smoothed with their own past)
+                pending = []
+                smoother.reset()
             if len(pending) >= options.batch_size or (frames_in.live and pending and not frames_in.pending()):
                 process(pending)
                 pending = []
@@ -194,8 +207,11 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
     summary.interrupted = interrupted
     summary.wall_seconds = time.monotonic() - began
     if first_time is not None:
-        summary.media_seconds = last_time - first_time + 1.0 / float(frames_in.fps)
+        # The source's media time, to its last frame decoded (a live decoder may have dropped it).
+        summary.media_seconds = frames_in.clock.last_time - first_time + 1.0 / float(frames_in.fps)
     summary.dropped_frames, summary.reconnects = frames_in.dropped, frames_in.reconnects
+    summary.discontinuities, summary.ended = frames_in.discontinuities, frames_in.ended
+    summary.damaged_packets, summary.decode_errors = frames_in.damaged_packets, frames_in.decode_errors
     summary.latency = _latency_stats(latencies)
     return summary
 

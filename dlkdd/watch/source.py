@@ -6,6 +6,12 @@ thread of its own into a short queue; when the consumer is slower than the strea
 and the decoder drops the newest frames (before any pixel conversion), counts them and marks the next
 frame it keeps as following a gap, so the results never fall behind the stream. A dropped live stream
 is reopened `reconnect` times, its times continuing where the last stream stopped.
+
+Times come from a `MediaClock`: they only move forward, across clock restarts and wraps in the stream
+(each a counted `Discontinuity` on the frame after it). A live source's timeline starts at its first
+decoded frame (joined mid-stream, that is the first keyframe). Damaged input is counted, not fatal: a
+packet the demuxer flags corrupt (an MPEG-TS continuity-counter gap: lost datagrams) and a packet the
+decoder rejects are skipped and the decoding goes on.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import av
 import numpy as np
 
 from dlkdd.data.decode import _Resize
+from dlkdd.watch.clock import Discontinuity, MediaClock
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".flv", ".wmv")
 
@@ -42,7 +49,13 @@ class Frame:
     wall_clock: datetime | None = None  # when the source says it was filmed (live: when it arrived)
     arrival: float = 0.0  # time.monotonic() when the decoder delivered it
     after_gap: bool = False  # live: frames just before this one were dropped
+    discontinuities: list[Discontinuity] = field(default_factory=list)  # just before it (dropped ones too)
     _image: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def restarts(self) -> bool:
+        """The media before it is another stretch: windows and smoothing start afresh here."""
+        return any(d.restarts for d in self.discontinuities)
 
     @property
     def image(self) -> np.ndarray:
@@ -76,6 +89,37 @@ def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
     return Fraction(rate) if rate else Fraction(25)
 
 
+# FFmpeg's UDP input options (libavformat/udp.c), in the units it takes; a URL's own ?key=value wins.
+UDP_OPTIONS = {
+    "buffer_size": str(8 * 2**20),  # socket receive buffer, bytes (the kernel caps it at net.core.rmem_max)
+    "fifo_size": str(64 * 1024),  # FFmpeg's own ring of 188-byte packets (12 MB), filled by its own thread
+    "overrun_nonfatal": "1",  # a full ring loses datagrams (counted as damaged packets) instead of ending
+}
+
+
+def source_error(source: str, err: BaseException, timeout: float) -> str:
+    """What FFmpeg said, without errno numbers, and what to check."""
+    said = _said(err, timeout)
+    scheme = source.split("://")[0].lower() if "://" in source else ""
+    if isinstance(err, av.ExitError):
+        check = ("the address and port, that the sender sends to this machine (a firewall, multicast "
+                 "routing) and that it is running")
+    elif isinstance(err, av.ProtocolNotFoundError):
+        check = (f"this FFmpeg (PyAV {av.__version__}) does not read {scheme}://; it reads file, pipe, "
+                 "http(s), rtsp, rtp, udp and tcp")
+    elif isinstance(err, (av.error.HTTPError, av.error.HTTPClientError, av.error.HTTPServerError)):
+        check = "the URL's path and any user name and password in it"
+    elif isinstance(err, ConnectionError):
+        check = "the host and port, and that the camera or server is running"
+    elif isinstance(err, av.InvalidDataError):
+        check = "that it is the video stream itself (not a web page or a playlist of another format)"
+    elif isinstance(err, FileNotFoundError):
+        check = "the path"
+    else:
+        check = "the source's address, and that FFmpeg can play it"
+    return f"SOURCE {source}: {said}. Check {check}."
+
+
 def _creation_time(container: av.container.InputContainer) -> datetime | None:
     value = container.metadata.get("creation_time")
     try:
@@ -87,7 +131,9 @@ def _creation_time(container: av.container.InputContainer) -> datetime | None:
 class VideoSource:
     """Iterate over the `Frame`s of `source`. Once the first frame is out, `fps`, `width`, `height`,
     `time_base` and `duration` (None when unknown) describe the stream; `dropped` counts the frames a
-    live decoder dropped, `reconnects` the reopenings."""
+    live decoder dropped, `reconnects` the reopenings, `discontinuities` the clock's jumps,
+    `damaged_packets` the packets the demuxer flagged corrupt and `decode_errors` the ones the decoder
+    rejected."""
 
     def __init__(self, source: str | Path, frame_size: tuple[int, int], live: bool | None = None,
                  queue_frames: int = 32, reconnect: int = 0, reconnect_delay: float = 1.0,
@@ -98,13 +144,15 @@ class VideoSource:
         self.queue_frames, self.reconnect, self.reconnect_delay = queue_frames, reconnect, reconnect_delay
         self.timeout = timeout
         self.dropped = self.reconnects = 0
-        self.ended = ""  # live: why the stream stopped
+        self.discontinuities = self.damaged_packets = self.decode_errors = self.packets = 0
+        self.ended = ""  # why the frames stopped short (live: why the stream stopped)
         self.interrupt = stopped if stopped is not None else threading.Event()  # the caller's (Ctrl-C)
         self.finished = threading.Event()  # set by stop(): the consumer is done
         self.fps: Fraction = Fraction(25)
         self.time_base: Fraction = Fraction(1, 90000)
         self.width = self.height = 0
         self.duration: float | None = None
+        self.clock = MediaClock()
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_frames))
 
     def stop(self) -> None:
@@ -124,15 +172,15 @@ class VideoSource:
         fmt = "v4l2" if self.source.startswith("/dev/video") else None
         # Live: probe a little (about half a second) before the first frame, not FFmpeg's 5 s / 5 MB.
         options = {"probesize": "32768", "analyzeduration": "500000"} if self.live else {}
+        if self.source.lower().startswith("udp://"):
+            options |= {**UDP_OPTIONS, "timeout": str(round(self.timeout * 1e6))}  # microseconds
         try:
             return av.open(name, format=fmt, options=options, **kwargs)
         except (av.FFmpegError, OSError) as err:
-            raise FileNotFoundError(
-                f"SOURCE {self.source}: cannot be opened ({err}). Pass a video file, a folder of videos, "
-                "or a stream FFmpeg reads (rtsp://..., http(s)://..., /dev/video0, a FIFO).") from err
+            raise FileNotFoundError(source_error(self.source, err, self.timeout)) from None
 
-    def _decode(self, offset: float = 0.0) -> Iterator[Frame]:
-        """One forward pass over one opening of the source; times start at `offset`."""
+    def _decode(self) -> Iterator[Frame]:
+        """One forward pass over one opening of the source, its times from the source's clock."""
         # A FIFO is opened here, not by FFmpeg: FFmpeg's open() waits for a writer holding Python's
         # lock, which would freeze the whole process (Ctrl-C included) meanwhile. Raw: a read returns
         # what has come.
@@ -143,31 +191,46 @@ class VideoSource:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             self.fps, self.time_base = frame_rate(stream), stream.time_base or Fraction(1, 90000)
-            self.width, self.height = stream.codec_context.width, stream.codec_context.height
             if stream.duration is not None and stream.time_base is not None:
                 self.duration = float(stream.duration * stream.time_base)
             elif container.duration is not None and not self.live:
                 self.duration = container.duration / av.time_base
+            # A jump forward is a fault where timestamps may jump (MPEG-TS...) or the source is live.
+            jumps = self.live or bool(container.format.flags & av.format.Flags.ts_discont.value)
+            self.clock.open(self.time_base, 1.0 / float(self.fps), forward_jumps=jumps, live=self.live)
+            # A file's start time counts as 0; a live stream starts at its first decodable frame.
+            start = None if self.live else stream.start_time
             filmed = _creation_time(container)
-            start, resize = None, None
+            resize = None
             try:
-                for frame in container.decode(stream):
-                    if frame.pts is None:
+                for packet in container.demux(stream):
+                    self.packets += 1
+                    self.damaged_packets += packet.is_corrupt
+                    try:
+                        frames = packet.decode()
+                    except av.InvalidDataError:  # damaged or missing data: the next keyframe recovers
+                        self.decode_errors += 1
                         continue
-                    if start is None:
-                        start = stream.start_time if stream.start_time is not None else frame.pts
-                        start = min(start, frame.pts)
-                        resize = _Resize(frame, *self.frame_size)
-                    t = offset + float((frame.pts - start) * self.time_base)
-                    if filmed is not None:
-                        wall = filmed + timedelta(seconds=t - offset)
-                    else:
-                        wall = datetime.now().astimezone() if self.live else None
-                    yield Frame(frame, t, resize, wall, time.monotonic())
-                    if self.stopping:
-                        return
-            except av.FFmpegError:
-                if not self.live:  # a damaged tail of a file: what was decoded stands
+                    for frame in frames:
+                        if frame.pts is None:
+                            continue
+                        if resize is None:
+                            resize = _Resize(frame, *self.frame_size)
+                            self.width, self.height = frame.width, frame.height
+                        arrival = time.monotonic()
+                        t, jump = self.clock(frame.pts, arrival, start)
+                        if jump is not None:
+                            self.discontinuities += 1
+                        if filmed is not None:
+                            wall = filmed + timedelta(seconds=t)
+                        else:
+                            wall = datetime.now().astimezone() if self.live else None
+                        yield Frame(frame, t, resize, wall, arrival, discontinuities=[jump] if jump else [])
+                        if self.stopping:
+                            return
+            except av.FFmpegError as err:
+                if not self.live:  # a damaged tail of a file: what was decoded stands, and is said
+                    self.ended = f"unreadable after {self.clock.last_time:.1f} s ({_said(err, self.timeout)})"
                     return
                 raise
 
@@ -191,26 +254,35 @@ class VideoSource:
             yield item
 
     def _live_decoder(self) -> None:
-        """Decode into the queue; a full queue drops the frame; reopen a dropped stream, `reconnect`
-        times in all. A source that never opened is the caller's error; a lost one just ends."""
-        offset, gap, delivered = 0.0, False, False
+        """Decode into the queue; a full queue drops the frame (its discontinuities go with the next
+        one kept); reopen a dropped stream, `reconnect` times in all. A source that never opened is
+        the caller's error; a lost one just ends."""
+        gap, delivered, jumps = False, False, []
         try:
             while True:
                 try:
-                    for frame in self._decode(offset):
+                    for frame in self._decode():
                         delivered = True
-                        offset = frame.time + 1.0 / float(self.fps)
                         if self._queue.full():
                             self.dropped += 1
                             gap = True
+                            jumps += frame.discontinuities
                             continue
                         frame.after_gap, gap = gap, False
+                        frame.discontinuities, jumps = jumps + frame.discontinuities, []
                         self._queue.put(frame)
                     self.ended = "the stream ended"
                 except (av.FFmpegError, OSError) as err:
                     if not delivered and self.reconnects >= self.reconnect:
-                        raise
-                    self.ended = f"the stream was lost ({err})"
+                        if isinstance(err, FileNotFoundError):  # already said by _open
+                            raise
+                        if self.packets:
+                            raise FileNotFoundError(
+                                f"SOURCE {self.source}: {self.packets} packets came, no frame decoded "
+                                f"({_said(err, self.timeout)}). A stream joined mid-way decodes from its "
+                                "next keyframe: check the encoder's keyframe interval (GOP).") from None
+                        raise FileNotFoundError(source_error(self.source, err, self.timeout)) from None
+                    self.ended = f"the stream was lost ({_said(err, self.timeout)})"
                 if self.stopping or self.reconnects >= self.reconnect:
                     break
                 self.reconnects += 1
@@ -230,3 +302,10 @@ class VideoSource:
             except queue.Full:
                 if self.stopping:
                     return
+
+
+def _said(err: BaseException, timeout: float) -> str:
+    """FFmpeg's words for an error, without the errno number and the file name."""
+    if isinstance(err, av.ExitError):  # PyAV's timeout interrupted FFmpeg
+        return f"no data for {timeout:g} s"
+    return getattr(err, "strerror", None) or str(err)

@@ -8,6 +8,9 @@ clip a constant-rate decode would (a missing frame repeats the one before, as in
 
 Frames live in a ring that holds only what a future window can still sample: overlapping windows
 share decoded frames, and memory is bounded by one window plus one hop, whatever the length.
+
+A window never spans a discontinuity of the source's clock (a frame that `restarts`): the windows the
+frames before it complete are cut, and the next window starts at that frame.
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ class Windower:
 
     def push(self, frame: Frame) -> list[Window]:
         """Add the next frame; returns the windows it completes (its time is past their last sample)."""
+        if frame.restarts:  # another stretch of media: the last one's windows end here
+            out = self.flush()
+            self.origin = frame.time - self.next_index * self.hop
+            self.ring.append(frame)
+            return out
         if frame.after_gap and self.ring:  # live frames were dropped: windows over the gap are skipped
             self.ring.clear()
             self.next_index = max(self.next_index, math.ceil((frame.time - self.origin) / self.hop - 1e-9))
