@@ -5,6 +5,7 @@ A page asks for a part with an HTML comment on a line of its own:
     <!-- dlkdd:help fit -->        what `dlkdd fit --help` prints (any command; alone: `dlkdd --help`)
     <!-- dlkdd:configs -->         every shipped config, grouped by dataset, with its text
     <!-- dlkdd:backbones -->       the backbone registry as a table
+    <!-- dlkdd:errors -->          every `dlkdd: error:` message in the package's source, by module
 
 The help is the commands' own argparse/jsonargparse output, captured in this process (one import of torch
 for the whole site) at a fixed width.
@@ -12,6 +13,7 @@ for the whole site) at a fixed width.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import io
@@ -21,7 +23,9 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKER = re.compile(r"^<!-- dlkdd:(help|configs|backbones)(?: ([\w-]+))? -->$", re.MULTILINE)
+MARKER = re.compile(r"^<!-- dlkdd:(help|configs|backbones|errors)(?: ([\w-]+))? -->$", re.MULTILINE)
+# What `dlkdd` prints as one `dlkdd: error:` paragraph (dlkdd.cli.USAGE_ERRORS and their subclasses).
+USAGE_ERRORS = {"ValueError", "KeyError", "FileNotFoundError", "UnsafeCheckpointError", "UnknownNameError"}
 
 
 @cache
@@ -29,7 +33,9 @@ def command_help(command: str | None) -> str:
     """What `dlkdd [command] --help` prints."""
     os.environ["COLUMNS"] = "100"  # argparse wraps at the terminal's width: fix it, so builds agree
     from dlkdd import cli
+    from dlkdd.console import quiet_third_party_notices
 
+    quiet_third_party_notices()  # as the console does: LightningCLI's `args` warning is noise here
     argv = ([command] if command else []) + ["--help"]
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
@@ -85,6 +91,50 @@ def backbones_table() -> str:
     return "\n".join(rows)
 
 
+def message_template(node: ast.expr) -> str:
+    """An error message as written in the source, its f-string fields shown as <field>."""
+    if isinstance(node, ast.Constant):
+        return str(node.value)
+    if isinstance(node, ast.JoinedStr):
+        return "".join(message_template(v) for v in node.values)
+    if isinstance(node, ast.FormattedValue):
+        return f"<{ast.unparse(node.value)}>"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return message_template(node.left) + message_template(node.right)
+    if isinstance(node, ast.IfExp):
+        return f"[{message_template(node.body)}]"
+    return f"<{ast.unparse(node)}>"
+
+
+def error_messages() -> dict[str, list[str]]:
+    """module -> the messages of the usage errors it raises, in source order."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "dlkdd").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            call = node.exc if isinstance(node, ast.Raise) else None
+            if not (isinstance(call, ast.Call) and call.args and isinstance(call.func, ast.Name)):
+                continue
+            message = call.args[0]
+            if call.func.id in USAGE_ERRORS and isinstance(message, ast.Constant | ast.JoinedStr | ast.BinOp):
+                module = path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")
+                found.setdefault(module, []).append(" ".join(message_template(message).split()))
+    return found
+
+
+def errors_section() -> str:
+    parts = []
+    for module, messages in error_messages().items():
+        parts.append(f"### `{module}`\n")
+        parts += [f"- {escape(message)}" for message in messages]
+        parts.append("")
+    return "\n".join(parts)
+
+
+def escape(text: str) -> str:
+    """Markdown-safe: <field> placeholders and stray * _ ` | would otherwise be read as markup."""
+    return "".join("\\" + c if c in "\\`*_[]<>|" else c for c in text)
+
+
 def indent(text: str, spaces: int) -> str:
     return "\n".join((" " * spaces + line) if line else line for line in text.splitlines())
 
@@ -94,7 +144,7 @@ def expand(markdown: str) -> str:
         kind, arg = match.group(1), match.group(2)
         if kind == "help":
             return help_block(arg)
-        return configs_section() if kind == "configs" else backbones_table()
+        return {"configs": configs_section, "backbones": backbones_table, "errors": errors_section}[kind]()
 
     return MARKER.sub(part, markdown)
 
