@@ -31,21 +31,28 @@ from dlkdd.data import DarkVideoDataModule
 from dlkdd.shipped import resolve_config_args
 
 DESCRIPTION = """\
-Action recognition in dark video by dual-light knowledge distillation.
+Action recognition in dark video by dual-light knowledge distillation: a teacher learns from an
+enhanced view of each dark clip, a student from the dark clip itself; only the student runs at the end.
 
-  dlkdd quickstart                                         whole pipeline on generated dark video (CPU)
-  dlkdd preview                                            original vs each enhancer, side by side (png, mp4)
-  dlkdd configs [DEST]                                     copy the shipped configs to DEST/configs
-  dlkdd fit  --config configs/synthetic/enhancer.yaml      train Zero-DCE++ on your own dark video
+Commands (`dlkdd <command> --help` lists each one's options):
+  dlkdd quickstart      the whole pipeline on generated dark video, on a CPU (about 3 minutes)
+  dlkdd fit             train: the enhancer, the teacher (stage 1) or the student (stage 2)
+  dlkdd validate        evaluate a checkpoint on the validation split
+  dlkdd test            evaluate a checkpoint on the test split
+  dlkdd predict         one label per video -> a CSV or JSON Lines file
+  dlkdd watch           long recordings and live streams: timeline, events, alerts, annotated video
+  dlkdd export          the student as ONNX or TorchScript, verified against the checkpoint
+  dlkdd preview         the original clip next to each enhancer's view (png, mp4)
+  dlkdd configs         copy the shipped configs to a folder, to edit them
+
+Examples:
   dlkdd fit  --config configs/synthetic/teacher.yaml       stage 1: teacher on the enhanced view
   dlkdd fit  --config configs/synthetic/distill.yaml       stage 2: student on the original view
   dlkdd test --config configs/synthetic/distill.yaml --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
-  dlkdd predict --config configs/synthetic/distill.yaml \\
-      --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output predictions.csv
-  dlkdd export --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output student.onnx
+  dlkdd watch night.mp4 --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --video
 
 Runs log to Weights & Biases (project dlkdd, offline until `wandb login`); --trainer.logger=false
-turns logging off. `dlkdd <command> --help` lists every option.
+turns logging off. Documentation: docs/ (mkdocs serve), or the README.
 """
 
 SUBCOMMAND_HELP = {
