@@ -18,6 +18,7 @@ from lightning.pytorch.plugins import CheckpointIO
 import dlkdd.models  # noqa: F401  (registers the modules, so `class_path: TeacherModule` resolves)
 from dlkdd.callbacks import (
     ClipFitsBackbones,
+    FitSummary,
     LogConfigToRun,
     PairedClipsToWandb,
     PredictionWriter,
@@ -159,6 +160,8 @@ class DlkddCLI(LightningCLI):
             extra.append(LearningRateMonitor(logging_interval="step"))
         if any(isinstance(lg, WandbLogger) for lg in loggers):
             extra += [PairedClipsToWandb(), TestReportToWandb()]
+        if self.subcommand == "fit":
+            extra.append(FitSummary())
         if self.subcommand == "predict":
             options = self.config_init.predict
             extra.append(PredictionWriter(options.output, options.top_k))
