@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlkdd configs",
         description="Copy the shipped configs (synthetic, arid, arid15, dark48, folder) to DEST/configs, "
-        "so the README's `--config configs/...` commands run from DEST and the files can be edited.",
+        "so the documented `--config configs/...` commands run from DEST and the files can be edited.",
     )
     parser.add_argument("dest", nargs="?", default=".", type=Path, help="folder to copy into (default: .)")
     parser.add_argument("--force", action="store_true", help="overwrite files that are already there")
