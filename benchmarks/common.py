@@ -100,6 +100,7 @@ def provenance() -> dict[str, str]:
         commit += "-dirty"
     main = sys.modules.get("__main__")
     module = getattr(getattr(main, "__spec__", None), "name", None)  # set under `python -m benchmarks.x`
+    module = module.removesuffix(".__main__") if module else None  # `python -m package` runs its __main__
     command = ["python", "-m", module] if module else ["python", sys.argv[0]]
     return {"commit": commit, "command": shlex.join(command + sys.argv[1:]),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.machinery
 import io
+import json
 import re
 import shlex
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -145,6 +148,22 @@ def test_results_folder_holds_the_files_its_readme_names():
     named = set(re.findall(r"`([\w.-]+\.(?:json|png|md))`", (folder / "README.md").read_text()))
     present = {p.name for p in folder.iterdir() if p.name != "README.md"}
     assert named == present, f"not in the README: {present - named}; named but absent: {named - present}"
+
+
+def test_a_result_file_records_its_machine_commit_command_and_date(tmp_path, monkeypatch):
+    from benchmarks.common import write_json
+
+    main = types.ModuleType("__main__")  # as `python -m benchmarks.loader --preset arid` runs it
+    main.__spec__ = importlib.machinery.ModuleSpec("benchmarks.loader", None)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(sys, "argv", [str(REPO / "benchmarks" / "loader.py"), "--preset", "arid"])
+    write_json(tmp_path / "figures.json", {"clips_per_s": 1.0})
+    written = json.loads((tmp_path / "figures.json").read_text())
+    provenance = written["provenance"]
+    assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?", provenance["commit"]), provenance
+    assert provenance["command"] == "python -m benchmarks.loader --preset arid"
+    assert re.match(r"\d{4}-\d\d-\d\dT", provenance["date"]) and written["machine"]["torch"]
+    assert written["clips_per_s"] == 1.0
 
 
 def test_dlkdd_help_names_every_command():

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import wandb
 import yaml
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
@@ -50,8 +51,13 @@ def default_wandb_logger(dataset: str, model_class: str, init_args: dict, job_ty
     name = run_name(dataset, model_class, init_args)
     save_dir = Path("runs") / dataset
     save_dir.mkdir(parents=True, exist_ok=True)
+    # W&B's own console output (a history and a summary of every logged key at the end: 30-300 lines a run)
+    # is off: dlkdd says where the run is, at its start and in the fit's summary. WANDB_QUIET=false brings
+    # it back (W&B reads the variable itself).
+    settings = {} if "WANDB_QUIET" in os.environ else {"settings": wandb.Settings(quiet=True)}
     return WandbLogger(
-        project=PROJECT, name=name, group=name, job_type=job_type, save_dir=str(save_dir), offline=offline
+        project=PROJECT, name=name, group=name, job_type=job_type, save_dir=str(save_dir), offline=offline,
+        **settings,
     )
 
 
