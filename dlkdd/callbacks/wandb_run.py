@@ -14,8 +14,10 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 PROJECT = "dlkdd"
-# Class name -> the stage it trains; a teacher on the original view is the student-alone baseline.
+# Class name -> the stage it trains; a teacher on the original view is the student-alone baseline, and any
+# classifier fitted on a pretraining corpus (dlkdd's bright generated "Kinetics") is stage 0, pretraining.
 STAGES = {"TeacherModule": "teacher", "DistillModule": "distill"}
+PRETRAINING_CORPORA = {"synthetic_bright"}
 
 
 def wandb_key_found() -> bool:
@@ -38,7 +40,8 @@ def stage_name(model_class: str, view: str | None) -> str:
 
 def run_name(dataset: str, model_class: str, init_args: dict) -> str:
     """E.g. "synthetic-teacher-tiny_r2plus1d": what W&B run tables are read by."""
-    parts = [dataset, stage_name(model_class, init_args.get("view"))]
+    stage = "pretrain" if dataset in PRETRAINING_CORPORA else stage_name(model_class, init_args.get("view"))
+    parts = [dataset, stage]
     if init_args.get("backbone"):
         parts.append(init_args["backbone"])
     return "-".join(parts)
