@@ -29,6 +29,7 @@ from dlkdd.callbacks import (
 from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, load_checkpoint
 from dlkdd.console import quiet_third_party_notices
 from dlkdd.data import DarkVideoDataModule
+from dlkdd.parse_errors import CommandLineError, explain
 from dlkdd.shipped import resolve_config_args
 
 DESCRIPTION = """\
@@ -119,6 +120,15 @@ class DlkddCLI(LightningCLI):
             # Without --config: the model comes from --model_file (or from the --ckpt_path checkpoint).
             parser.set_defaults(model={"class_path": "dlkdd.inference.predict_file.ExportedFileModule"})
         return parser
+
+    def parse_arguments(self, parser, args) -> None:
+        # A mistyped option or config path: one paragraph with the closest valid choices, not the usage dump
+        # jsonargparse prints (the parsers are made with exit_on_error=False, so its error arrives here).
+        try:
+            super().parse_arguments(parser, args)
+        except argparse.ArgumentError as err:
+            argv = sys.argv[1:] if args is None else [str(a) for a in args]
+            raise CommandLineError(explain(err, argv, self._subcommand_parsers, EXTRA_COMMANDS)) from None
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads --ckpt_path's hyper-parameters while parsing: a damaged file fails right there.
@@ -244,8 +254,9 @@ def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
         save_config_callback=LogConfigToRun,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"prog": "dlkdd", "description": DESCRIPTION, "formatter_class": HelpFormatter,
-                       **{name: {"description": text, "formatter_class": HelpFormatter}
-                          for name, text in SUBCOMMAND_HELP.items()}},
+                       "exit_on_error": False,  # parse errors become one paragraph: DlkddCLI.parse_arguments
+                       **{name: {"description": text, "formatter_class": HelpFormatter,
+                                 "exit_on_error": False} for name, text in SUBCOMMAND_HELP.items()}},
         args=args,
         run=run,
     )

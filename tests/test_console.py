@@ -1,5 +1,6 @@
 """What a person reads at the console: a fit ends with one short summary (and W&B's own end-of-run tables
-stay off), and Lightning's device report is shown once per process however many trainers a command builds."""
+stay off), Lightning's device report is shown once per process however many trainers a command builds, and
+a mistyped command line is one paragraph naming the closest valid choices."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import re
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 
 from dlkdd.cli import main
 from dlkdd.console import _LightningNotices, quiet_third_party_notices
 
 from .conftest import CONFIGS, tiny_data_args
+from .test_errors import console
 
 TEACHER = str(CONFIGS / "synthetic/teacher.yaml")
 
@@ -67,3 +70,23 @@ def test_the_device_report_is_shown_once_per_process():
     gpu = [m for m in seen if m.startswith("GPU available:")]
     assert len(gpu) == 2  # the unfiltered trainer's, then one for the three filtered ones
     assert sum(m.startswith("TPU available:") for m in seen) == 2
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["fit", "--config", TEACHER, "--trainer.max_epochz", "3"],
+     "unknown option --trainer.max_epochz. Did you mean --trainer.max_epochs"),
+    (["fit", "--config", "configs/synthetic/teachr.yaml"],
+     "--config configs/synthetic/teachr.yaml: no such file, here or among the shipped configs. Did you mean "
+     "configs/synthetic/teacher.yaml"),
+    (["fit", "--config", TEACHER, "--model.init_args.lrr", "0.1"],
+     "--model.init_args.lrr: TeacherModule has no option 'lrr'. Did you mean lr? TeacherModule takes: "),
+    (["fitt", "--config", TEACHER], "unknown command 'fitt'. Did you mean fit? Commands: fit, validate"),
+    (["fit", "--config", TEACHER, "--trainer.max_epochs", "many"], "--trainer.max_epochs many: expected int"),
+    (["predict", "--config", TEACHER, "--top_kk", "3"], "unknown option --top_kk. Did you mean --top_k?"),
+])
+def test_a_mistyped_command_line_is_one_paragraph_naming_the_closest_choices(
+        argv, said, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no local configs/: the shipped ones are the candidates
+    message = console(monkeypatch, capsys, *argv)
+    assert message.startswith(f"dlkdd: error: {said}"), message
+    assert "usage:" not in message and "\n" not in message.split("(set DLKDD_TRACEBACK")[0].strip()

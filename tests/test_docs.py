@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from dlkdd import cli
+from dlkdd.parse_errors import CommandLineError
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_README = REPO / "benchmarks" / "results" / "README.md"
@@ -69,7 +70,10 @@ def run_quietly(fn, *args) -> tuple[int, str]:
 
 
 def check_lightning_command(argv: list[str]) -> None:
-    code, printed = run_quietly(cli.main, [*argv, "--print_config"])
+    try:
+        code, printed = run_quietly(cli.main, [*argv, "--print_config"])
+    except CommandLineError as err:  # what `dlkdd` prints as its one-paragraph error
+        raise AssertionError(f"dlkdd {' '.join(argv)}: {err}") from None
     assert code == 0, printed[-2000:]
 
 
