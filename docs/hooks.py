@@ -3,6 +3,7 @@
 A page asks for a part with an HTML comment on a line of its own:
 
     <!-- dlkdd:help fit -->        what `dlkdd fit --help` prints (any command; alone: `dlkdd --help`)
+    <!-- dlkdd:commands -->        a section with the help of every command, `dlkdd` and its extra commands
     <!-- dlkdd:configs -->         every shipped config, grouped by dataset, with its text
     <!-- dlkdd:backbones -->       the backbone registry as a table
     <!-- dlkdd:errors -->          every `dlkdd: error:` message in the package's source, by module
@@ -23,7 +24,7 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKER = re.compile(r"^<!-- dlkdd:(help|configs|backbones|errors)(?: ([\w-]+))? -->$", re.MULTILINE)
+MARKER = re.compile(r"^<!-- dlkdd:(help|commands|configs|backbones|errors)(?: ([\w-]+))? -->$", re.MULTILINE)
 # What `dlkdd` prints as one `dlkdd: error:` paragraph (dlkdd.cli.USAGE_ERRORS and their subclasses).
 USAGE_ERRORS = {"ValueError", "KeyError", "FileNotFoundError", "UnsafeCheckpointError", "UnknownNameError"}
 
@@ -52,6 +53,14 @@ def command_help(command: str | None) -> str:
 def help_block(command: str | None) -> str:
     name = f"dlkdd {command} --help" if command else "dlkdd --help"
     return f"```text\n$ {name}\n{command_help(command)}\n```"
+
+
+def commands_section() -> str:
+    from dlkdd import cli
+
+    commands = [None, "quickstart", "fit", "validate", "test", "predict"]
+    commands += [c for c in cli.EXTRA_COMMANDS if c not in commands]
+    return "\n\n".join(f"## `dlkdd{' ' + c if c else ''}`\n\n{help_block(c)}" for c in commands)
 
 
 def configs_section() -> str:
@@ -144,7 +153,9 @@ def expand(markdown: str) -> str:
         kind, arg = match.group(1), match.group(2)
         if kind == "help":
             return help_block(arg)
-        return {"configs": configs_section, "backbones": backbones_table, "errors": errors_section}[kind]()
+        parts = {"commands": commands_section, "configs": configs_section, "backbones": backbones_table,
+                 "errors": errors_section}
+        return parts[kind]()
 
     return MARKER.sub(part, markdown)
 
