@@ -75,9 +75,10 @@ ROWS = {
                                  "--model.init_args.genkd.cvae_lr=0.001",
                                  "--trainer.check_val_every_n_epoch=1", "--trainer.max_epochs=20"),
                        needs="genkd_teacher"),
-    # Two probes of why GenKD as released falls behind the student alone here (README). The control keeps
-    # every part of the released procedure but its three feature losses (weights 0): the gated student, its
-    # SGD 1e-3, the alternating CVAE epochs; so the gap between it and genkd_alone is the losses' doing.
+    # Two probes of why GenKD as released falls behind the student alone here (docs/results.md). The
+    # control keeps every part of the released procedure but its three feature losses (weights 0): the gated
+    # student, its SGD 1e-3, the alternating CVAE epochs; so the gap between it and genkd_alone is the
+    # losses' doing.
     "genkd_control": Row("control: released gate, SGD and epochs, GenKD losses off", "distill_genkd.yaml",
                          STUDENT, ("--model.init_args.alpha=1.0",
                                    "--model.init_args.genkd.generative_weight=0",
@@ -93,15 +94,15 @@ TABLE_ROWS = ["teacher_enhanced", "teacher_dark", "student", "student_kd", "two_
 GENKD_TEACHER = Row("GenKD phase 1", "teacher_genkd.yaml", TEACHER, needs="teacher_enhanced")
 CENTRAL = ["teacher_enhanced", "teacher_dark", "student", "student_kd"]
 INITS = ("pretrained", "scratch")
-SCRATCH_EPOCHS = 60  # from random weights 20 epochs left an sd of 5-13 points over 5 seeds (README)
+SCRATCH_EPOCHS = 60  # from random weights 20 epochs left an sd of 5-13 points over 5 seeds (results-history)
 # GenKD as released trains its student 200 epochs at a constant SGD lr of 1e-3; at the configs' 20 logit
 # KD + GenKD released was still learning (63.10 +- 3.70 % over 5 seeds, its validation loss still falling);
-# at 60, 84.30 +- 0.57 % (README).
+# at 60, 84.30 +- 0.57 % (docs/results.md).
 GENKD_EPOCHS = 60
 
 
 def default_light_epochs(level: float) -> int:
-    """Darker light converges later (README, light sweep). At 10x less light 20 epochs left the student
+    """Darker light converges later (docs/results-history.md). At 10x less light 20 epochs left the student
     alone at 52 +- 16 % over 3 seeds and 40 at 77 +- 3.6; 60 brought it to 83 +- 0.8. At 3x, 40 hold."""
     return 40 if level <= 3 else 60
 
@@ -236,8 +237,9 @@ class Study:
             weights = teacher  # phase 1 models the trained teacher
         # --epochs counts passes of the student over the data, as the configs do (distill_genkd.yaml's 40
         # Lightning epochs are 20 released epochs); it overrides a row's own epoch count. From random
-        # weights the configs' 20 epochs are not enough (README): --scratch_epochs sets those fits'.
-        # Darker light gets --light_epochs when given: its fits converge later (README, light sweep).
+        # weights the configs' 20 epochs are not enough (docs/results-history.md):
+        # --scratch_epochs sets those fits'.
+        # Darker light gets --light_epochs when given: its fits converge later (docs/results-history.md).
         passes = a.scratch_epochs if init == "scratch" and a.scratch_epochs is not None else a.epochs
         if level != 1 and a.light_epochs[f"{level:g}"] is not None:
             passes = a.light_epochs[f"{level:g}"]

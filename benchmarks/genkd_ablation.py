@@ -39,7 +39,7 @@ VARIANTS = {  # ablation name -> its row of the accuracy study
     "GenKD mimic": "genkd_mimic",
     "logit KD + GenKD released": "genkd",
     # Two probes of the released recipe at this budget: its procedure with the feature losses off, and
-    # logit KD + GenKD released with a 10x student lr (README, "Ablation on the generated data").
+    # logit KD + GenKD released with a 10x student lr (docs/results.md, "GenKD ablation").
     "released procedure, GenKD losses off": "genkd_control",
     "logit KD + GenKD released, student lr 1e-2": "genkd_fast",
 }

@@ -19,6 +19,7 @@ from lightning.pytorch.plugins import CheckpointIO
 import dlkdd.models  # noqa: F401  (registers the modules, so `class_path: TeacherModule` resolves)
 from dlkdd.callbacks import (
     ClipFitsBackbones,
+    FitSummary,
     LogConfigToRun,
     PairedClipsToWandb,
     PredictionWriter,
@@ -29,24 +30,32 @@ from dlkdd.callbacks import (
 from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, load_checkpoint
 from dlkdd.console import quiet_third_party_notices
 from dlkdd.data import DarkVideoDataModule
+from dlkdd.parse_errors import CommandLineError, explain
 from dlkdd.shipped import resolve_config_args
 
 DESCRIPTION = """\
-Action recognition in dark video by dual-light knowledge distillation.
+Action recognition in dark video by dual-light knowledge distillation: a teacher learns from an
+enhanced view of each dark clip, a student from the dark clip itself; only the student runs at the end.
 
-  dlkdd quickstart                                         whole pipeline on generated dark video (CPU)
-  dlkdd preview                                            original vs each enhancer, side by side (png, mp4)
-  dlkdd configs [DEST]                                     copy the shipped configs to DEST/configs
-  dlkdd fit  --config configs/synthetic/enhancer.yaml      train Zero-DCE++ on your own dark video
+Commands (`dlkdd <command> --help` lists each one's options):
+  dlkdd quickstart      the whole pipeline on generated dark video, on a CPU (about 3 minutes)
+  dlkdd fit             train: the enhancer, the teacher (stage 1) or the student (stage 2)
+  dlkdd validate        evaluate a checkpoint on the validation split
+  dlkdd test            evaluate a checkpoint on the test split
+  dlkdd predict         one label per video -> a CSV or JSON Lines file
+  dlkdd watch           long recordings and live streams: timeline, events, alerts, annotated video
+  dlkdd export          the student as ONNX or TorchScript, verified against the checkpoint
+  dlkdd preview         the original clip next to each enhancer's view (png, mp4)
+  dlkdd configs         copy the shipped configs to a folder, to edit them
+
+Examples:
   dlkdd fit  --config configs/synthetic/teacher.yaml       stage 1: teacher on the enhanced view
   dlkdd fit  --config configs/synthetic/distill.yaml       stage 2: student on the original view
   dlkdd test --config configs/synthetic/distill.yaml --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
-  dlkdd predict --config configs/synthetic/distill.yaml \\
-      --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output predictions.csv
-  dlkdd export --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --output student.onnx
+  dlkdd watch night.mp4 --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --video
 
 Runs log to Weights & Biases (project dlkdd, offline until `wandb login`); --trainer.logger=false
-turns logging off. `dlkdd <command> --help` lists every option.
+turns logging off. Documentation: docs/ (mkdocs serve), or the README.
 """
 
 SUBCOMMAND_HELP = {
@@ -113,6 +122,15 @@ class DlkddCLI(LightningCLI):
             parser.set_defaults(model={"class_path": "dlkdd.inference.predict_file.ExportedFileModule"})
         return parser
 
+    def parse_arguments(self, parser, args) -> None:
+        # A mistyped option or config path: one paragraph with the closest valid choices, not the usage dump
+        # jsonargparse prints (the parsers are made with exit_on_error=False, so its error arrives here).
+        try:
+            super().parse_arguments(parser, args)
+        except argparse.ArgumentError as err:
+            argv = sys.argv[1:] if args is None else [str(a) for a in args]
+            raise CommandLineError(explain(err, argv, self._subcommand_parsers, EXTRA_COMMANDS)) from None
+
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads --ckpt_path's hyper-parameters while parsing: a damaged file fails right there.
         try:
@@ -153,6 +171,8 @@ class DlkddCLI(LightningCLI):
             extra.append(LearningRateMonitor(logging_interval="step"))
         if any(isinstance(lg, WandbLogger) for lg in loggers):
             extra += [PairedClipsToWandb(), TestReportToWandb()]
+        if self.subcommand == "fit":
+            extra.append(FitSummary())
         if self.subcommand == "predict":
             options = self.config_init.predict
             extra.append(PredictionWriter(options.output, options.top_k))
@@ -262,8 +282,9 @@ def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
         save_config_callback=LogConfigToRun,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"prog": "dlkdd", "description": DESCRIPTION, "formatter_class": HelpFormatter,
-                       **{name: {"description": text, "formatter_class": HelpFormatter}
-                          for name, text in SUBCOMMAND_HELP.items()}},
+                       "exit_on_error": False,  # parse errors become one paragraph: DlkddCLI.parse_arguments
+                       **{name: {"description": text, "formatter_class": HelpFormatter,
+                                 "exit_on_error": False} for name, text in SUBCOMMAND_HELP.items()}},
         args=args,
         run=run,
     )

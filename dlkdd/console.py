@@ -1,4 +1,5 @@
-"""What `dlkdd`'s commands print: third-party notices that say nothing about the user's run are dropped.
+"""What `dlkdd`'s commands print: third-party notices that say nothing about the user's run are dropped,
+and Lightning's device report (GPU/TPU available) is shown once per process.
 
 Each filter names one notice by its text, so every other warning (about the data, the model, the
 trainer's settings) still reaches the console. Applied by the console entry point only: a library user
@@ -22,15 +23,29 @@ _WARNINGS = (
 )
 
 
-class _DropTips(logging.Filter):
+# Lightning's device report, logged by every Trainer: a command that runs several fits and tests
+# (quickstart: eight) would repeat it each time: shown once per process, as the machine does not change.
+_DEVICE_REPORT = ("GPU available:", "TPU available:", "HPU available:", "IPU available:")
+
+
+class _LightningNotices(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reported: set[str] = set()
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(_LIGHTNING_TIPS)
+        message = str(record.msg)
+        if message.startswith(_DEVICE_REPORT):
+            if message in self.reported:
+                return False
+            self.reported.add(message)
+        return not message.startswith(_LIGHTNING_TIPS)
 
 
 def quiet_third_party_notices() -> None:
     for name in _LIGHTNING_LOGGERS:
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropTips) for f in logger.filters):
-            logger.addFilter(_DropTips())
+        if not any(isinstance(f, _LightningNotices) for f in logger.filters):
+            logger.addFilter(_LightningNotices())
     for message in _WARNINGS:
         warnings.filterwarnings("ignore", message=message)

@@ -1,5 +1,6 @@
 """Faults a long run meets, stopped or skipped with the evidence named: a non-finite loss (the step and
-the batch's video files) and a DataLoader worker that dies (the file it was decoding).
+the batch's video files) and a DataLoader worker that dies (the file it was decoding; or, when a stopping
+signal killed it, that no file is to blame).
 
 VideoClassifier adds both callbacks when the trainer has none of their kind, so every run has them;
 configure them from the YAML like any callback, e.g.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -137,6 +139,17 @@ def file_being_decoded(worker_pid: int) -> str | None:
 
 
 _WORKER_DEATH = re.compile(r"DataLoader worker \(pid(?:\(s\))? ([\d, ]+)\)")
+_KILLED_BY = re.compile(r"killed by signal: ([^.]+)")
+# What a person or a scheduler sends to stop a run (Ctrl-C, `kill`, SLURM's end of time): no file is to
+# blame for a worker these killed. SIGKILL is not among them: the out-of-memory killer sends it too.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def stop_signal(message: str) -> signal.Signals | None:
+    """The stopping signal torch's "DataLoader worker (pid N) is killed by signal: <name>." names, if any."""
+    match = _KILLED_BY.search(message)
+    names = {signal.strsignal(s): s for s in _STOP_SIGNALS}
+    return names.get(match.group(1).strip()) if match else None
 
 
 class WorkerDeathReport(L.Callback):
@@ -148,8 +161,10 @@ class WorkerDeathReport(L.Callback):
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         match = _WORKER_DEATH.search(str(exception))
         if match is not None:
+            # the process itself got SIGTERM too (Lightning noted it), or torch names a stopping signal
+            stopped_by = stop_signal(str(exception)) or (signal.SIGTERM if trainer.received_sigterm else None)
             pids = [int(p) for p in match.group(1).replace(",", " ").split()]
-            exception.add_note(worker_death_note(pids))
+            exception.add_note(stopped_note(stopped_by) if stopped_by else worker_death_note(pids))
         self._clean_up()
 
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -161,6 +176,12 @@ class WorkerDeathReport(L.Callback):
     @staticmethod
     def _clean_up() -> None:
         shutil.rmtree(_marker_folder(os.getpid()), ignore_errors=True)
+
+
+def stopped_note(sig: signal.Signals) -> str:
+    return (f"dlkdd: the run was stopped by a signal ({sig.name}, {signal.strsignal(sig)}) that reached its "
+            "DataLoader workers from outside: no video is to blame. To go on where it stopped, run the same "
+            "command with --ckpt_path <its last.ckpt> when the config saves one (save_last).")
 
 
 def worker_death_note(pids: list[int]) -> str:

@@ -45,12 +45,18 @@ def pretrain(config: Path, overrides: list[str]) -> None:
             print(f"Pretrained {backbone} on the bright corpus: val top-1 {100 * float(top1):.2f} %")
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def build_parser() -> argparse.ArgumentParser:
+    """Its own options; any other goes to every run."""
     parser = argparse.ArgumentParser(prog="dlkdd quickstart", description=__doc__)
     parser.add_argument("--configs", type=Path, default=SYNTHETIC_CONFIGS,
                         help="folder of the synthetic configs")
     parser.epilog = ("Any other option goes to every run (to pretraining: the --trainer options), e.g. "
                      "--trainer.max_epochs=2 --data.root=DIR; scratch: --model.init_args.pretrained=null")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = build_parser()
     args, overrides = parser.parse_known_args(argv)
     if not (args.configs / "teacher.yaml").is_file():
         parser.error(f"no teacher.yaml in {args.configs}: pass --configs <folder of the synthetic configs>, "

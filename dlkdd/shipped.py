@@ -51,14 +51,19 @@ def resolve_config_args(argv: list[str]) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> Path:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlkdd configs",
         description="Copy the shipped configs (synthetic, arid, arid15, dark48, folder) to DEST/configs, "
-        "so the README's `--config configs/...` commands run from DEST and the files can be edited.",
+        "so the documented `--config configs/...` commands run from DEST and the files can be edited.",
     )
     parser.add_argument("dest", nargs="?", default=".", type=Path, help="folder to copy into (default: .)")
     parser.add_argument("--force", action="store_true", help="overwrite files that are already there")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = build_parser()
     args = parser.parse_args(argv)
     target = args.dest / "configs"
     sources = sorted(p for p in SHIPPED.rglob("*.yaml") if p.is_file())

@@ -1,5 +1,5 @@
 """The cost benchmarks run end to end at their smallest settings and write the JSON they promise (the
-figures themselves come from full runs on a quiet machine; see the README's Benchmarks)."""
+figures themselves come from full runs on a quiet machine; see docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The export latency benchmark runs end to end at its smallest setting and writes the JSON it promises
-(the figures themselves come from a run under the CPU lock; see the README's Export section)."""
+(the figures themselves come from a run under the CPU lock; see docs/results.md)."""
 
 from __future__ import annotations
 

@@ -242,7 +242,8 @@ def test_released_epochs_alternate_cvae_then_student(tmp_path: Path) -> None:
 
 def test_the_studys_control_row_is_the_released_procedure_with_its_feature_losses_off(tmp_path: Path) -> None:
     """The accuracy study's genkd_control: the released gate, optimisers and alternating epochs, the three
-    GenKD weights 0 and alpha 1.0, so the student learns on its cross-entropy alone (README, GenKD)."""
+    GenKD weights 0 and alpha 1.0, so the student learns on its cross-entropy alone (docs/results.md,
+    GenKD ablation)."""
     from benchmarks.accuracy_study import ROWS
 
     extra = dict(arg.removeprefix("--model.init_args.").split("=") for arg in ROWS["genkd_control"].extra)

@@ -77,6 +77,9 @@ def test_run_names_say_dataset_stage_backbone():
     assert distill == "arid-distill-r2plus1d_34"
     assert run_name("synthetic", "TeacherModule", {"backbone": "tiny3d", "view": "original"}) == (
         "synthetic-baseline-tiny3d")
+    # the same module on the bright corpus (configs/synthetic/pretrain.yaml) is stage 0, not a baseline
+    assert run_name("synthetic_bright", "TeacherModule", {"backbone": "tiny3d", "view": "original"}) == (
+        "synthetic_bright-pretrain-tiny3d")
 
 
 def test_key_lookup_reads_env_and_netrc(tmp_path, monkeypatch):

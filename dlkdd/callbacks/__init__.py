@@ -1,6 +1,7 @@
-"""Callbacks the `dlkdd` CLI adds to every run: dashboards (W&B), throughput, input checks, predictions;
-PreciseBatchNorm, which a config adds."""
+"""Callbacks the `dlkdd` CLI adds to every run: dashboards (W&B), throughput, input checks, predictions,
+the summary that ends a fit; PreciseBatchNorm, which a config adds."""
 
+from dlkdd.callbacks.fit_summary import FitSummary
 from dlkdd.callbacks.input_check import ClipFitsBackbones
 from dlkdd.callbacks.precise_bn import PreciseBatchNorm
 from dlkdd.callbacks.prediction_writer import PredictionWriter
@@ -10,6 +11,7 @@ from dlkdd.callbacks.wandb_run import LogConfigToRun, default_wandb_logger
 
 __all__ = [
     "ClipFitsBackbones",
+    "FitSummary",
     "LogConfigToRun",
     "PairedClipsToWandb",
     "PreciseBatchNorm",

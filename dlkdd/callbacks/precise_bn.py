@@ -6,8 +6,8 @@ dlkdd's configs) ends with statistics that match the weights; a constant learnin
 released: SGD 1e-3 throughout) does not, and the evaluated network, which normalises with those
 statistics, can be far from the one training saw. On the generated data the last checkpoint of a
 released-GenKD student scored 10 % on validation with its own statistics and 57 % with statistics
-re-estimated on one pass over the training clips, its weights untouched (README, "Ablation on the
-generated data").
+re-estimated on one pass over the training clips, its weights untouched (docs/results.md, "GenKD
+ablation").
 
 This callback re-estimates them the way PySlowFast's precise BN does: with the weights fixed, a pass over
 (up to ``num_batches``) training batches, training views and all, in train mode without gradients; each

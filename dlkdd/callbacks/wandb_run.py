@@ -7,14 +7,17 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import wandb
 import yaml
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 PROJECT = "dlkdd"
-# Class name -> the stage it trains; a teacher on the original view is the student-alone baseline.
+# Class name -> the stage it trains; a teacher on the original view is the student-alone baseline, and any
+# classifier fitted on a pretraining corpus (dlkdd's bright generated "Kinetics") is stage 0, pretraining.
 STAGES = {"TeacherModule": "teacher", "DistillModule": "distill"}
+PRETRAINING_CORPORA = {"synthetic_bright"}
 
 
 def wandb_key_found() -> bool:
@@ -37,7 +40,8 @@ def stage_name(model_class: str, view: str | None) -> str:
 
 def run_name(dataset: str, model_class: str, init_args: dict) -> str:
     """E.g. "synthetic-teacher-tiny_r2plus1d": what W&B run tables are read by."""
-    parts = [dataset, stage_name(model_class, init_args.get("view"))]
+    stage = "pretrain" if dataset in PRETRAINING_CORPORA else stage_name(model_class, init_args.get("view"))
+    parts = [dataset, stage]
     if init_args.get("backbone"):
         parts.append(init_args["backbone"])
     return "-".join(parts)
@@ -50,8 +54,13 @@ def default_wandb_logger(dataset: str, model_class: str, init_args: dict, job_ty
     name = run_name(dataset, model_class, init_args)
     save_dir = Path("runs") / dataset
     save_dir.mkdir(parents=True, exist_ok=True)
+    # W&B's own console output (a history and a summary of every logged key at the end: 30-300 lines a run)
+    # is off: dlkdd says where the run is, at its start and in the fit's summary. WANDB_QUIET=false brings
+    # it back (W&B reads the variable itself).
+    settings = {} if "WANDB_QUIET" in os.environ else {"settings": wandb.Settings(quiet=True)}
     return WandbLogger(
-        project=PROJECT, name=name, group=name, job_type=job_type, save_dir=str(save_dir), offline=offline
+        project=PROJECT, name=name, group=name, job_type=job_type, save_dir=str(save_dir), offline=offline,
+        **settings,
     )
 
 

@@ -19,8 +19,8 @@ from dlkdd.data import synthetic
 
 ARID_CLASSES = ("Drink", "Jump", "Pick", "Pour", "Push", "Run", "Sit", "Stand", "Turn", "Walk", "Wave")
 # What a file must end with (any case) to be a video in a folder (dataset folder, videos): the containers
-# and raw streams that cameras, phones, NVRs and DVRs export and FFmpeg (PyAV) decodes. The README lists
-# them; tests/test_formats.py writes one of each that PyAV can write and decodes it.
+# and raw streams that cameras, phones, NVRs and DVRs export and FFmpeg (PyAV) decodes.
+# docs/guides/datasets.md lists them; tests/test_formats.py writes each that PyAV can write and decodes it.
 VIDEO_SUFFIXES = frozenset({
     ".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".f4v",  # ISO/QuickTime: phones, IP cameras, NVR exports
     ".mkv", ".webm",  # Matroska

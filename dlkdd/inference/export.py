@@ -167,7 +167,7 @@ def describe(path: Path, spec: ClipSpec, output_kind: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> Verification:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlkdd export", description=HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt_path", type=Path, required=True, help="a checkpoint written by `dlkdd fit`")
@@ -184,7 +184,11 @@ def main(argv: list[str] | None = None) -> Verification:
     parser.add_argument("--tolerance", type=float, default=None,
                         help="largest allowed |p_exported - p_pytorch| (default 1e-4 on cpu, 2e-3 on cuda, "
                              "where PyTorch's convolutions use TF32)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> Verification:
+    args = build_parser().parse_args(argv)
     output = args.output
     fmt = args.format or ("torchscript" if output and output.suffix in TORCHSCRIPT_SUFFIXES else "onnx")
     if output is None:

@@ -1,0 +1,92 @@
+"""What a person reads at the console: a fit ends with one short summary (and W&B's own end-of-run tables
+stay off), Lightning's device report is shown once per process however many trainers a command builds, and
+a mistyped command line is one paragraph naming the closest valid choices."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from dlkdd.cli import main
+from dlkdd.console import _LightningNotices, quiet_third_party_notices
+
+from .conftest import CONFIGS, tiny_data_args
+from .test_errors import console
+
+TEACHER = str(CONFIGS / "synthetic/teacher.yaml")
+
+
+def test_a_fit_ends_with_the_best_epoch_its_figures_the_checkpoint_and_the_wandb_run(
+        tiny_root, tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")  # the default logger, writing its run folder, no network
+    monkeypatch.delenv("WANDB_QUIET", raising=False)
+    main(["fit", "--config", TEACHER, *tiny_data_args(tiny_root), "--trainer.accelerator=cpu",
+          "--trainer.max_epochs=3", "--trainer.limit_train_batches=2", "--trainer.enable_progress_bar=false"])
+    captured = capfd.readouterr()
+    printed = captured.out
+    assert "Run summary:" not in captured.out + captured.err  # W&B's own 30-300 lines: off by default
+
+    summary = printed[printed.index("Best epoch"):]
+    best = re.match(r"Best epoch (\d+) of 0-2 \(lowest val/loss\): val/top1 [\d.]+ %, val/top5 [\d.]+ %, "
+                    r"val/loss ([\d.]+)", summary)
+    assert best, summary
+    checkpoint = Path(re.search(r"^  checkpoint  (\S+)$", summary, re.MULTILINE).group(1))
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    assert int(best.group(1)) == saved["epoch"]  # the epoch the summary names is the one kept
+    callback = next(v for k, v in saved["callbacks"].items() if k.startswith("ModelCheckpoint"))
+    assert abs(float(best.group(2)) - float(callback["best_model_score"])) < 1e-3
+    run = re.search(r"^  W&B run     (\S+) \(offline; upload: wandb sync \1\)$", summary, re.MULTILINE)
+    assert run and Path(run.group(1)).is_dir() and Path(run.group(1)).name.startswith("offline-run-")
+    assert len(summary.strip().splitlines()) == 3
+
+
+def test_the_device_report_is_shown_once_per_process():
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    installed = [f for f in logger.filters if isinstance(f, _LightningNotices)]
+    for f in installed:  # an earlier test's filter has seen the report already: start afresh
+        logger.removeFilter(f)
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)  # before: every time
+        quiet_third_party_notices()
+        quiet_third_party_notices()  # twice: still one filter
+        for _ in range(3):
+            L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    finally:
+        logger.removeHandler(handler)
+        for f in [f for f in logger.filters if isinstance(f, _LightningNotices)]:
+            logger.removeFilter(f)
+        for f in installed:
+            logger.addFilter(f)
+    gpu = [m for m in seen if m.startswith("GPU available:")]
+    assert len(gpu) == 2  # the unfiltered trainer's, then one for the three filtered ones
+    assert sum(m.startswith("TPU available:") for m in seen) == 2
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["fit", "--config", TEACHER, "--trainer.max_epochz", "3"],
+     "unknown option --trainer.max_epochz. Did you mean --trainer.max_epochs"),
+    (["fit", "--config", "configs/synthetic/teachr.yaml"],
+     "--config configs/synthetic/teachr.yaml: no such file, here or among the shipped configs. Did you mean "
+     "configs/synthetic/teacher.yaml"),
+    (["fit", "--config", TEACHER, "--model.init_args.lrr", "0.1"],
+     "--model.init_args.lrr: TeacherModule has no option 'lrr'. Did you mean lr? TeacherModule takes: "),
+    (["fitt", "--config", TEACHER], "unknown command 'fitt'. Did you mean fit? Commands: fit, validate"),
+    (["fit", "--config", TEACHER, "--trainer.max_epochs", "many"], "--trainer.max_epochs many: expected int"),
+    (["predict", "--config", TEACHER, "--top_kk", "3"], "unknown option --top_kk. Did you mean --top_k?"),
+])
+def test_a_mistyped_command_line_is_one_paragraph_naming_the_closest_choices(
+        argv, said, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no local configs/: the shipped ones are the candidates
+    message = console(monkeypatch, capsys, *argv)
+    assert message.startswith(f"dlkdd: error: {said}"), message
+    assert "usage:" not in message and "\n" not in message.split("(set DLKDD_TRACEBACK")[0].strip()
