@@ -17,7 +17,7 @@ source (URL, /dev/video*, a pipe or FIFO) is never fallen behind: frames are dro
 the model is slower than the stream, and latency and the real-time factor are printed. Ctrl-C stops with
 every file complete. A clock that jumps (a camera restarting, concatenated segments, the MPEG-TS wrap) is
 counted, marked in the events file, and the timeline goes on; `--live off` reads a pipe in full
-(docs/streams.md).
+(docs/guides/streams.md).
 """
 
 from __future__ import annotations
