@@ -58,20 +58,23 @@ def _actions(truth: list[dict]) -> list[dict]:
 def match(events: list[dict], truth: list[dict], iou: float) -> list[bool]:
     """For each event (in the order given): whether it is a true positive at tIoU >= `iou`. Events are
     matched most confident first, each to the unmatched annotation of its class it overlaps most."""
-    actions = _actions(truth)
-    taken = [False] * len(actions)
+    by_class: dict[str, list[dict]] = {}
+    for segment in _actions(truth):
+        by_class.setdefault(segment["class"], []).append(segment)
+    taken: set[int] = set()
     hit = [False] * len(events)
     for k in sorted(range(len(events)), key=lambda k: -events[k].get("peak", 0.0)):
         event = events[k]
         best, best_iou = None, iou
-        for j, segment in enumerate(actions):
-            if taken[j] or segment["class"] != event["class"]:
+        for segment in by_class.get(event["class"], ()):
+            if id(segment) in taken:
                 continue
             overlap = temporal_iou((event["start"], event["end"]), (segment["start"], segment["end"]))
             if overlap >= best_iou:
-                best, best_iou = j, overlap
+                best, best_iou = segment, overlap
         if best is not None:
-            taken[best] = hit[k] = True
+            taken.add(id(best))
+            hit[k] = True
     return hit
 
 
