@@ -158,9 +158,12 @@ def test_the_settings_round_trip_through_the_checkpoint_and_the_exported_file(tm
     said = capsys.readouterr().err
     assert f"open_set_threshold={carried['open_set_threshold']} (model)" in said
     assert "smooth=4 (option)" in said
-    pytest.importorskip("onnxruntime", reason='the export extra: pip install -e ".[export]"')
+    # The exported file's metadata carries them: TorchScript here, ONNX too where its extra is installed.
     from dlkdd.inference.export import main as export_main
 
+    export_main(["--ckpt_path", str(ckpt), "--output", str(tmp_path / "student.pt"), "--num_clips", "2"])
+    assert load_clip_model(tmp_path / "student.pt").spec.event_settings == carried
+    pytest.importorskip("onnxruntime", reason='the export extra: pip install -e ".[export]"')
     export_main(["--ckpt_path", str(ckpt), "--output", str(tmp_path / "student.onnx"), "--num_clips", "2"])
     assert load_clip_model(tmp_path / "student.onnx").spec.event_settings == carried
 
@@ -172,6 +175,20 @@ def test_an_empty_night_has_distractors_and_no_actions():
     # The actions' plan does not depend on the distractors.
     with_, without = (plan(LongVideoConfig(duration=60.0, distractors=d)) for d in (0.5, 0.0))
     assert [(s.label, s.start_frame) for s in with_] == [(s.label, s.start_frame) for s in without]
+
+
+def test_the_benchmark_runs_end_to_end_at_its_smallest(tmp_path, student):
+    from benchmarks.events import main as benchmark
+
+    out = tmp_path / "events.json"
+    results = benchmark(["--ckpt_path", str(student), "--duration", "6", "--size", "32", "44", "--gap", "1",
+                         "2", "--work", str(tmp_path / "work"), "--out", str(out)])
+    written = json.loads(out.read_text())
+    assert written["commit"] and written["machine"] and set(written["figures"]) == {"defaults", "calibrated"}
+    for which in ("defaults", "calibrated"):
+        test = results["figures"][which]["test"]
+        assert 0 <= test["event_f1"] <= 1 and 0 <= test["map@0.5"] <= 1 and "false_alarms_per_hour" in test
+    assert written["recordings"]["empty"]["actions"] == 0 and written["recordings"]["test"]["x_realtime"] > 0
 
 
 def test_bad_settings_files_name_the_fix(tmp_path, student):
