@@ -22,6 +22,7 @@ from dlkdd.watch.command import main as watch_main
 from dlkdd.watch.events import EventTracker, NoAction
 
 from .conftest import CONFIGS, one_step_checkpoint, tiny_data_args
+from .test_errors import console
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +192,7 @@ def test_the_benchmark_runs_end_to_end_at_its_smallest(tmp_path, student):
     assert written["recordings"]["empty"]["actions"] == 0 and written["recordings"]["test"]["x_realtime"] > 0
 
 
-def test_bad_settings_files_name_the_fix(tmp_path, student):
+def test_bad_settings_files_name_the_fix(tmp_path, student, monkeypatch, capsys):
     generate_long_video(tmp_path / "x.mp4", LongVideoConfig(duration=1.0, fps=15, height=32, width=44))
     bad = tmp_path / "bad.json"
     bad.write_text('{"event_settings": {"event_enter": 0.5}}')
@@ -199,3 +200,7 @@ def test_bad_settings_files_name_the_fix(tmp_path, student):
         watch_main([str(tmp_path / "x.mp4"), "--ckpt_path", str(student), "--settings", str(bad)])
     with pytest.raises(FileNotFoundError, match="dlkdd calibrate"):
         watch_main([str(tmp_path / "x.mp4"), "--ckpt_path", str(student), "--settings", str(tmp_path / "no")])
+    # Through the console entry point: one `dlkdd: error:` paragraph naming the file and what it needs.
+    (tmp_path / "x.mp4.json").write_text('{"segments": []}')
+    message = console(monkeypatch, capsys, "calibrate", str(tmp_path / "x.mp4"), "--ckpt_path", str(student))
+    assert "x.mp4.json: not a recording's annotations (KeyError: 'num_frames')" in message

@@ -63,20 +63,23 @@ class Recording:
 
 
 def read_annotations(path: Path) -> dict:
+    # The errors are raised outside the `except`, so `dlkdd: error:` prints them, not their cause.
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no annotations beside the recording. Write them as "
+                                "dlkdd.data.synthetic_long does (RECORDING.json) or pass --annotations.")
+    problem = None
     try:
         annotations = json.loads(path.read_text())
         segments, num_frames = annotations["segments"], int(annotations["num_frames"])
         fps = float(annotations.get("config", {}).get("fps") or annotations["fps"])
         for s in segments:
             float(s["start"]), float(s["end"]), s["class"]  # noqa: B018  (each segment has its fields)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no annotations beside the recording. Write them as "
-                                "dlkdd.data.synthetic_long does (RECORDING.json) or pass "
-                                "--annotations.") from None
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path}: not a recording's annotations ({type(err).__name__}: {err}); expected "
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        problem = f"{type(err).__name__}: {err}"
+    if problem is not None:
+        raise ValueError(f"{path}: not a recording's annotations ({problem}); expected "
                          '{"segments": [{"class": NAME or null, "start": s, "end": s}, ...], '
-                         '"num_frames": N, "fps": F} as dlkdd.data.synthetic_long writes.') from None
+                         '"num_frames": N, "fps": F} as dlkdd.data.synthetic_long writes.')
     return {"segments": segments, "num_frames": num_frames, "fps": fps}
 
 
@@ -168,17 +171,20 @@ def figures(recordings: list[Recording], settings: dict, names: list[str]) -> di
 
 def read_settings(path: Path) -> dict:
     """The event settings a calibration wrote (its "event_settings", and the "hop" it ran at), checked."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--settings {path}: no such file. Write one with `dlkdd calibrate "
+                                f"RECORDING --ckpt_path MODEL --output {path}`.")
+    problem = None
     try:
         written = json.loads(path.read_text())
         values = {key: float(written["event_settings"][key]) for key in SETTINGS_KEYS}
         if written.get("hop"):
             values["hop"] = str(written["hop"])
-    except FileNotFoundError:
-        raise FileNotFoundError(f"--settings {path}: no such file. Write one with `dlkdd calibrate "
-                                "RECORDING --ckpt_path MODEL --output " f"{path.name}`.") from None
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"--settings {path}: not a file `dlkdd calibrate` wrote ({type(err).__name__}: "
-                         f"{err}); it needs \"event_settings\" with {', '.join(SETTINGS_KEYS)}.") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        problem = f"{type(err).__name__}: {err}"
+    if problem is not None:  # raised outside the `except`, so `dlkdd: error:` prints it, not its cause
+        raise ValueError(f"--settings {path}: not a file `dlkdd calibrate` wrote ({problem}); it needs "
+                         f"\"event_settings\" with {', '.join(SETTINGS_KEYS)}.")
     values["smooth"] = int(values["smooth"])
     return values
 
@@ -222,7 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
                          "give one per recording, in the same order.")
     for recording in args.recordings:
         if not recording.is_file():
-            raise FileNotFoundError(f"RECORDING {recording}: no such file.")
+            raise FileNotFoundError(f"RECORDING {recording}: no such file. Pass annotated recordings (video "
+                                    "files with their annotations in RECORDING.json, or --annotations).")
     model = load_clip_model(args.model_file, args.device)
     names = list(model.spec.class_names)
     recordings = []
