@@ -190,7 +190,7 @@ def read_settings(path: Path) -> dict:
 
 
 def _row(name: str, f: dict) -> str:
-    return (f"{name:<11} {f['event_precision']:6.2f} {f['event_recall']:6.2f} {f['event_f1']:6.2f} "
+    return (f"{name:<12} {f['event_precision']:6.2f} {f['event_recall']:6.2f} {f['event_f1']:6.2f} "
             f"{f['map@0.3']:7.2f} {f['map@0.5']:7.2f} {f['map@0.7']:7.2f} {100 * f['frame_accuracy']:8.1f} "
             f"{f['event_predicted']:7d} {f['false_alarms_per_hour']:9.1f}")
 
@@ -239,8 +239,8 @@ def main(argv: list[str] | None = None) -> dict:
     defaults = default_settings()
     chosen = search(recordings, names)
     before, after = figures(recordings, defaults, names), figures(recordings, chosen, names)
-    print("settings    " + "  ".join(f"{k}={defaults[k]}->{chosen[k]}" for k in SETTINGS_KEYS))
-    print(f"{'':<11} {'P':>6} {'R':>6} {'F1':>6} {'mAP.3':>7} {'mAP.5':>7} {'mAP.7':>7} {'frame %':>8} "
+    print("settings     " + "  ".join(f"{k}={defaults[k]}->{chosen[k]}" for k in SETTINGS_KEYS))
+    print(f"{'':<12} {'P':>6} {'R':>6} {'F1':>6} {'mAP.3':>7} {'mAP.5':>7} {'mAP.7':>7} {'frame %':>8} "
           f"{'events':>7} {'FA/hour':>9}   (event P/R/F1 at tIoU 0.5)")
     for name in before["recordings"]:
         print(name)
