@@ -20,6 +20,7 @@ Events and annotations are dicts with "class", "start" and "end" (seconds); an e
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 
@@ -59,14 +60,22 @@ def match(events: list[dict], truth: list[dict], iou: float) -> list[bool]:
     """For each event (in the order given): whether it is a true positive at tIoU >= `iou`. Events are
     matched most confident first, each to the unmatched annotation of its class it overlaps most."""
     by_class: dict[str, list[dict]] = {}
-    for segment in _actions(truth):
+    for segment in sorted(_actions(truth), key=lambda s: s["start"]):
         by_class.setdefault(segment["class"], []).append(segment)
+    # Only annotations that overlap an event can match it (tIoU > 0): those starting in
+    # (event start - the class's longest annotation, event end), found by bisection in long recordings.
+    starts = {c: [s["start"] for s in segments] for c, segments in by_class.items()}
+    longest = {c: max(s["end"] - s["start"] for s in segments) for c, segments in by_class.items()}
     taken: set[int] = set()
     hit = [False] * len(events)
     for k in sorted(range(len(events)), key=lambda k: -events[k].get("peak", 0.0)):
         event = events[k]
         best, best_iou = None, iou
-        for segment in by_class.get(event["class"], ()):
+        if event["class"] not in by_class:
+            continue
+        first = bisect.bisect_left(starts[event["class"]], event["start"] - longest[event["class"]])
+        last = bisect.bisect_left(starts[event["class"]], event["end"])
+        for segment in by_class[event["class"]][first:last]:
             if id(segment) in taken:
                 continue
             overlap = temporal_iou((event["start"], event["end"]), (segment["start"], segment["end"]))
