@@ -44,6 +44,7 @@ Commands (`dlkdd <command> --help` lists each one's options):
   dlkdd test            evaluate a checkpoint on the test split
   dlkdd predict         one label per video -> a CSV or JSON Lines file
   dlkdd watch           long recordings and live streams: timeline, events, alerts, annotated video
+  dlkdd calibrate       event settings that maximise event F1 on annotated recordings (for watch)
   dlkdd export          the student as ONNX or TorchScript, verified against the checkpoint
   dlkdd preview         the original clip next to each enhancer's view (png, mp4)
   dlkdd configs         copy the shipped configs to a folder, to edit them
@@ -295,6 +296,7 @@ EXTRA_COMMANDS = {
     "quickstart": "dlkdd.quickstart",
     "preview": "dlkdd.preview",
     "watch": "dlkdd.watch.command",
+    "calibrate": "dlkdd.watch.calibrate",
     "configs": "dlkdd.shipped",
     "export": "dlkdd.inference.export",
 }

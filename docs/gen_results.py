@@ -472,6 +472,40 @@ def watch() -> str:
     )
 
 
+# ---- events (benchmarks/events.py) ----
+
+EVENT_HEADER = ["frame acc.", "event P", "event R", "**event F1 @0.5**", "mAP@0.3", "mAP@0.5", "mAP@0.7",
+                "events (test hour)", "false alarms / hour, test", "**false alarms / hour**, empty hour"]
+
+
+def event_cells(figures: dict) -> list[object]:
+    test = figures["test"]
+    return [pct(test["frame_accuracy"], 1) + " %", f"{test['event_precision']:.2f}",
+            f"{test['event_recall']:.2f}", f"**{test['event_f1']:.2f}**",
+            *(pct(test[f"map@{t}"], 1) + " %" for t in ("0.3", "0.5", "0.7")),
+            test["event_predicted"], f"{test['false_alarms_per_hour']:.0f}",
+            f"**{figures['empty_false_alarms_per_hour']:.0f}**"]
+
+
+def events() -> str:
+    """The distilled student (no background class): today's defaults against calibrated settings."""
+    results = load("events")
+    speed = f"{results['recordings']['test']['x_realtime']:.0f}x"
+    labels = {"defaults": "defaults (today's `watch`)", "calibrated": "calibrated on the tuning hour"}
+    return table(["event settings", *EVENT_HEADER, "x real time"],
+                 [[label, *event_cells(results["figures"][key]), speed] for key, label in labels.items()])
+
+
+def events_background() -> str:
+    """Both students, defaults and calibrated: what the background class changes."""
+    rows = []
+    for name, student in (("events", "distilled, no background"), ("events_background_class",
+                                                                     "with background class")):
+        for key in ("defaults", "calibrated"):
+            rows.append([f"{student}, {key}", *event_cells(load(name)["figures"][key])])
+    return table(["student, event settings", *EVENT_HEADER], rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     f.__name__: f
     for f in (
@@ -492,6 +526,8 @@ TABLES: dict[str, Callable[[], str]] = {
         gpu_estimate,
         export_latency,
         watch,
+        events,
+        events_background,
     )
 }
 
