@@ -274,6 +274,7 @@ EXTRA_COMMANDS = {
     "quickstart": "dlkdd.quickstart",
     "preview": "dlkdd.preview",
     "watch": "dlkdd.watch.command",
+    "calibrate": "dlkdd.watch.calibrate",
     "configs": "dlkdd.shipped",
     "export": "dlkdd.inference.export",
 }

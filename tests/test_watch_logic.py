@@ -10,7 +10,7 @@ import torch
 from dlkdd.data.synthetic import CLASS_NAMES
 from dlkdd.data.synthetic_long import LongVideoConfig, plan
 from dlkdd.watch.events import Alerter, EventTracker
-from dlkdd.watch.scoring import event_scores, frame_accuracy, temporal_iou
+from dlkdd.watch.scoring import detection_report, event_scores, frame_accuracy, temporal_iou
 from dlkdd.watch.smoothing import MovingAverage
 from dlkdd.watch.windows import parse_hop
 
@@ -91,6 +91,31 @@ def test_scoring():
                            {"class": "run", "start": 3.0, "end": 5.0, "peak": 0.8}], truth)
     assert (scores["precision"], scores["recall"], scores["f1"]) == (0.5, 0.5, 0.5)
     assert frame_accuracy([{"class": "run", "start": 0.0, "end": 2.0}], truth, 50, 10) == pytest.approx(0.6)
+
+
+def test_detection_metrics_equal_a_hand_computation():
+    """Two annotated actions in 20 s: `run` [0, 4] is split into two predictions, `walk` [10, 12] is
+    missed. By hand: the split's pieces overlap `run` with tIoU 2.5/4 = 0.625 (confidence 0.7) and
+    1.5/4 = 0.375 (confidence 0.9)."""
+    truth = [{"class": None, "start": 0.0, "end": 0.0}, {"class": "run", "start": 0.0, "end": 4.0},
+             {"class": None, "start": 4.0, "end": 10.0}, {"class": "walk", "start": 10.0, "end": 12.0},
+             {"class": None, "start": 12.0, "end": 20.0}]
+    events = [{"class": "run", "start": 0.0, "end": 2.5, "peak": 0.7},
+              {"class": "run", "start": 2.5, "end": 4.0, "peak": 0.9}]
+    report = detection_report(events, truth, num_frames=200, fps=10)
+    # Frames: all but walk's 20 (predicted no action) are right.
+    assert report["frame_accuracy"] == pytest.approx(180 / 200)
+    # tIoU 0.5: the 0.625 piece is the one true positive of 2 predictions, 1 of 2 actions found.
+    assert (report["event_precision"], report["event_recall"], report["event_f1"]) == (0.5, 0.5, 0.5)
+    # AP(run) at 0.5 (one `run` annotated): ranked 0.9 (FP), 0.7 (TP) -> precision 0, 1/2 at recall
+    # 0, 1; the envelope gives 1/2 over recall [0, 1] -> 0.5; AP(walk) = 0 (never predicted); mAP 0.25.
+    assert report["map@0.5"] == pytest.approx(0.25)
+    # At 0.3 the 0.9 piece (0.375) matches first: precision 1 at recall 1 -> AP(run) 1, mAP 0.5.
+    assert report["map@0.3"] == pytest.approx(0.5)
+    # At 0.7 neither piece matches.
+    assert report["map@0.7"] == 0.0
+    # One prediction matches nothing at tIoU 0.5 in 20 s: 1 / (20 / 3600) = 180 per hour.
+    assert report["false_alarms_per_hour"] == pytest.approx(180.0)
 
 
 def test_events_from_a_long_videos_annotations_match_them():

@@ -33,6 +33,11 @@ VIDEO_SUFFIXES = frozenset({
     ".ogv",
 })
 STAGE_SPLITS = ("train", "val", "test")
+# The reserved class name for "no action" (empty scenes, the night's usual false alarms): a folder or list
+# class of this name (any case) is trained like any class, kept out of top-1/top-5 (dlkdd.models.metrics:
+# figures stay those of the actions, comparable with datasets that have none) and is the no-event state
+# of `dlkdd watch`. One name only: `none` stays an ordinary name.
+BACKGROUND = "background"
 NO_LABEL = -1
 # Class names until the data is there (their count sizes the model at construction); never trained.
 _PLACEHOLDER_CLASSES = {
@@ -47,6 +52,16 @@ GENERATED_CORPORA = {"synthetic": "dark", "synthetic_bright": "bright"}
 FILE_ROOTS = frozenset({"videos"})
 # Folders beside the class folders where datasets ship their split lists.
 LIST_FOLDERS = ("", "splits", "list_cvt", "lists", "list", "annotations")
+
+
+def background_index(class_names: list[str] | tuple[str, ...] | None) -> int | None:
+    """The index of the reserved background class among `class_names`, None when there is none."""
+    found = [k for k, name in enumerate(class_names or ()) if name.lower() == BACKGROUND]
+    if len(found) > 1:
+        raise ValueError(f"classes {', '.join(class_names[k] for k in found)}: more than one is the "
+                         f"reserved no-action class {BACKGROUND!r}; merge them into one folder or list "
+                         "label.")
+    return found[0] if found else None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,14 @@ is a view of an empty scene (the same background and lighting machinery, no obje
 sensor. The annotations JSON beside the video lists every segment in seconds and frames:
 
     python -m dlkdd.data.synthetic_long night.mp4 --duration 3600 --fps 25 --height 48 --width 64
+    python -m dlkdd.data.synthetic_long empty.mp4 --duration 3600 --no_actions   (an empty night)
+
+A share of the gaps (`distractors`, default half) holds one of the night's usual false alarms, none of
+them an action (annotated as the gap's "distractor", its class stays null):
+  - headlights: a bright soft spot sweeping across the scene (a car passing), about a second;
+  - light_switch: the scene's light switched on (x3 radiance) or off (x0.3) for a stretch of the gap;
+  - noise_burst: a burst of strong sensor noise (interference, a gain spike) for a stretch;
+  - shake: the camera shaking (the whole scene shifted by a few pixels, frame to frame).
 """
 
 from __future__ import annotations
@@ -44,12 +52,19 @@ class LongVideoConfig:
     gap: tuple[float, float] = (1.0, 3.0)  # seconds of no action between actions
     seed: int = 0
     color_cast: bool = True
+    distractors: float = 0.5  # share of gaps holding a distractor (DISTRACTORS)
+    actions: bool = True  # False: an empty night, gaps (and distractors) only
 
     def __post_init__(self) -> None:
         if self.duration <= 0 or self.fps < 1 or min(*self.segment, *self.gap) <= 0:
             raise ValueError("duration, fps, segment and gap lengths must be positive")
         if self.segment[0] > self.segment[1] or self.gap[0] > self.gap[1]:
             raise ValueError("segment and gap ranges are (shortest, longest)")
+        if not 0.0 <= self.distractors <= 1.0:
+            raise ValueError(f"distractors is the share of gaps with one, in [0, 1]; got {self.distractors}")
+
+
+DISTRACTORS = ("headlights", "light_switch", "noise_burst", "shake")
 
 
 @dataclass(frozen=True)
@@ -57,24 +72,32 @@ class Segment:
     label: int | None  # None: no action
     start_frame: int
     end_frame: int  # exclusive
+    distractor: str | None = None  # in a gap: one of DISTRACTORS, or none
 
     def as_dict(self, fps: int) -> dict:
         return {"class": CLASS_NAMES[self.label] if self.label is not None else None,
                 "start": self.start_frame / fps, "end": self.end_frame / fps,
-                "start_frame": self.start_frame, "end_frame": self.end_frame}
+                "start_frame": self.start_frame, "end_frame": self.end_frame,
+                **({"distractor": self.distractor} if self.distractor else {})}
 
 
 def plan(config: LongVideoConfig) -> list[Segment]:
-    """Gap, action, gap, action, ... to the duration; classes cycle in a shuffled order per round."""
+    """Gap, action, gap, action, ... to the duration; classes cycle in a shuffled order per round. The
+    distractors are drawn from a stream of their own, so the actions' plan does not depend on them."""
     rng = np.random.default_rng([config.seed, 1])
+    distract = np.random.default_rng([config.seed, 3])
     total = round(config.duration * config.fps)
     segments, frame, order = [], 0, []
     while frame < total:
         gap = max(1, round(rng.uniform(*config.gap) * config.fps))
-        segments.append(Segment(None, frame, min(total, frame + gap)))
+        kind = DISTRACTORS[int(distract.integers(len(DISTRACTORS)))]
+        segments.append(Segment(None, frame, min(total, frame + gap),
+                                kind if distract.random() < config.distractors else None))
         frame += gap
         if frame >= total:
             break
+        if not config.actions:
+            continue
         if not order:
             order = list(rng.permutation(len(CLASS_NAMES)))
         length = max(2, round(rng.uniform(*config.segment) * config.fps))
@@ -89,6 +112,28 @@ def _empty_scene(rng: np.random.Generator, frames: int, config: SyntheticConfig)
     return np.repeat(np.clip(scene, 0, 1)[None], frames, axis=0)
 
 
+def _distract(clean: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Clean frames of an empty scene with the distractor `kind` in a stretch of them (in place)."""
+    t, h, w, _ = clean.shape
+    length = max(1, min(t, round(t * rng.uniform(0.3, 0.8))))
+    first = int(rng.integers(0, t - length + 1))
+    stretch = clean[first:first + length]
+    if kind == "headlights":  # a soft bright spot crossing the frame, left to right or back
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        row, sigma = rng.uniform(0.3, 0.8) * h, rng.uniform(0.1, 0.2) * max(h, w)
+        path = np.linspace(-0.2 * w, 1.2 * w, length)[:: 1 if rng.random() < 0.5 else -1]
+        for k, x in enumerate(path):
+            stretch[k] += 1.5 * np.exp(-((xx - x) ** 2 + (yy - row) ** 2) / (2 * sigma**2))[..., None]
+    elif kind == "light_switch":
+        stretch *= 3.0 if rng.random() < 0.5 else 0.3
+    elif kind == "noise_burst":
+        stretch += rng.normal(0.0, rng.uniform(0.1, 0.3), stretch.shape).astype(np.float32)
+    elif kind == "shake":
+        for k in range(length):
+            stretch[k] = np.roll(stretch[k], tuple(rng.integers(-3, 4, 2)), axis=(0, 1))
+    return np.clip(clean, 0.0, 1.0, out=clean)
+
+
 def render(config: LongVideoConfig, segments: list[Segment]) -> Iterator[np.ndarray]:
     """uint8 (H, W, 3) frames, one segment rendered at a time."""
     clip = SyntheticConfig(height=config.height, width=config.width, fps=config.fps, workers=1,
@@ -98,6 +143,8 @@ def render(config: LongVideoConfig, segments: list[Segment]) -> Iterator[np.ndar
         length = segment.end_frame - segment.start_frame
         if segment.label is None:
             clean = _empty_scene(rng, length, clip)
+            if segment.distractor is not None:
+                clean = _distract(clean.copy(), segment.distractor, rng)
         else:
             clean = render_clean_video(segment.label, rng, replace(clip, num_frames=max(2, length)))[:length]
         yield from degrade_low_light(clean, rng, config.color_cast)
@@ -133,10 +180,16 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("path", type=Path, help="the mp4 to write (annotations go to PATH.json)")
     defaults = LongVideoConfig()
-    for name in ("duration", "fps", "height", "width", "seed"):
+    for name in ("duration", "fps", "height", "width", "seed", "distractors"):
         p.add_argument(f"--{name}", type=type(getattr(defaults, name)), default=getattr(defaults, name))
+    for name in ("segment", "gap"):
+        p.add_argument(f"--{name}", type=float, nargs=2, default=getattr(defaults, name),
+                       metavar=("SHORTEST", "LONGEST"), help="seconds")
+    p.add_argument("--no_actions", action="store_true", help="an empty night: gaps and distractors only")
     args = p.parse_args(argv)
-    config = LongVideoConfig(args.duration, args.fps, args.height, args.width, seed=args.seed)
+    config = LongVideoConfig(args.duration, args.fps, args.height, args.width, tuple(args.segment),
+                             tuple(args.gap), seed=args.seed, distractors=args.distractors,
+                             actions=not args.no_actions)
     print(f"wrote {args.path} and {generate_long_video(args.path, config)}")
 
 

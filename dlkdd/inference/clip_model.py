@@ -39,6 +39,11 @@ class ClipSpec:
     enhancer: str = "identity"
     enhancer_options: dict = field(default_factory=dict)
     backbone: str = ""
+    # `dlkdd watch`'s event settings calibrated for this model by `dlkdd calibrate --into_checkpoint`
+    # (event_enter, event_exit, min_event, smooth, open_set_threshold): carried by the checkpoint
+    # (checkpoint["dlkdd"]["event_settings"]) and by an exported file's metadata, so the file decides
+    # "no confident action" as it was calibrated to.
+    event_settings: dict = field(default_factory=dict)
 
     @property
     def span(self) -> int:
@@ -65,6 +70,7 @@ class ClipSpec:
             enhancer=data.get("enhancer", "identity"),
             enhancer_options=dict(data.get("enhancer_options") or {}),
             backbone=model.get("backbone", ""),
+            event_settings=dict(checkpoint.get("dlkdd", {}).get("event_settings") or {}),
         )
 
 

@@ -164,6 +164,9 @@ def describe(path: Path, spec: ClipSpec, output_kind: str) -> str:
                                              "inside the graph)" if spec.view == "enhanced" else ""),
              f"  backbone     {spec.backbone}",
              f"  classes      {', '.join(spec.class_names)}"]
+    if spec.event_settings:
+        lines.append("  events       " + ", ".join(f"{k} {v}" for k, v in spec.event_settings.items())
+                     + " (calibrated: `dlkdd watch` uses them)")
     return "\n".join(lines)
 
 

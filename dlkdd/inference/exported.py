@@ -23,6 +23,7 @@ EXPORT_EXTRA = 'pip install -e ".[export]"'
 INPUT = "float32 (N, 3, clip_len, crop_size, crop_size) RGB in [0, 1], N dynamic"
 SPEC_KEYS = tuple(f.name for f in fields(ClipSpec))
 METADATA_KEYS = (*SPEC_KEYS, "output", "input", "dlkdd_version")
+OPTIONAL_KEYS = ("backbone", "event_settings")  # a graph without a registry backbone; an older file
 ONNX_SUFFIX = ".onnx"
 TORCHSCRIPT_SUFFIXES = (".pt", ".ts")
 
@@ -37,7 +38,7 @@ def file_metadata(spec: ClipSpec, output: str) -> dict[str, str]:
 def spec_from_metadata(metadata: dict[str, str], path: Path) -> tuple[ClipSpec, str]:
     """The ClipSpec and the output kind back from a file's metadata."""
     missing = [key for key in METADATA_KEYS if not metadata.get(key)]
-    if [key for key in missing if key != "backbone"]:  # a graph without a registry backbone may omit it
+    if [key for key in missing if key not in OPTIONAL_KEYS]:
         raise ValueError(f"{path} was not written by `dlkdd export` (its metadata lacks "
                          f"{', '.join(missing)}); export the checkpoint with "
                          "`dlkdd export --ckpt_path CKPT --output FILE`.")

@@ -6,6 +6,7 @@ recording, a folder of recordings or a live stream: a timeline, events, alerts, 
   torchrun --standalone --nproc_per_node 2 -m dlkdd watch recordings/ --ckpt_path best.ckpt
                                                (an archive shared out over 2 processes; srun works too)
   dlkdd watch night.mp4 --ckpt_path best.ckpt --video --video_enhancer gic --hop 8f --smooth 3
+  dlkdd watch night.mp4 --ckpt_path best.ckpt --settings event_settings.json   (from `dlkdd calibrate`)
   dlkdd watch rtsp://camera.local/stream --model_file student.onnx --alert approach,recede \\
       --alert_threshold 0.8 --alert_min_duration 2 --alert_cooldown 60 | ./page-the-guard
 
@@ -18,6 +19,11 @@ the model is slower than the stream, and latency and the real-time factor are pr
 every file complete. A clock that jumps (a camera restarting, concatenated segments, the MPEG-TS wrap) is
 counted, marked in the events file, and the timeline goes on; `--live off` reads a pipe in full
 (docs/streams.md).
+
+No action: a model with the reserved `background` class gives it its probability; any model's windows
+whose top action probability is under --open_set_threshold are "no confident action". The event
+settings come from, in turn: the options given here, the --settings file of `dlkdd calibrate`, the
+model file's own calibrated settings (`dlkdd calibrate --into_checkpoint`), the defaults.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from tqdm import tqdm
 from dlkdd.enhance import create_enhancer
 from dlkdd.inference import load_clip_model
 from dlkdd.watch.archive import gather, is_complete, join_process_group, total_line, write_summary
+from dlkdd.watch.calibrate import SETTINGS_KEYS, read_settings
 from dlkdd.watch.pipeline import Summary, WatchOptions, watch
 from dlkdd.watch.source import is_live, list_recordings
 
@@ -57,13 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video_enhancer_options", type=json.loads, default={},
                    help='its options as JSON, e.g. \'{"gamma": 3.0}\'')
     o = WatchOptions()
-    p.add_argument("--hop", default=o.hop, help="between window starts: seconds (0.5, 0.5s) or frames (4f)")
+    # Event settings default to None: "not given here", so a --settings file or the model's own apply.
+    p.add_argument("--settings", type=Path, default=None,
+                   help="event settings written by `dlkdd calibrate` (overridden by the options given here)")
+    p.add_argument("--hop", default=None,
+                   help=f"between window starts: seconds (0.5, 0.5s) or frames (4f); default {o.hop}")
     p.add_argument("--batch_size", type=int, default=o.batch_size, help="windows per forward pass")
-    p.add_argument("--smooth", type=int, default=o.smooth, help="average the last N windows (1: none)")
+    p.add_argument("--smooth", type=int, default=None,
+                   help=f"average the last N windows (1: none); default {o.smooth}")
     p.add_argument("--top_k", type=int, default=o.top_k, help="classes per timeline row and on the video")
-    p.add_argument("--event_enter", type=float, default=o.event_enter, help="probability that opens an event")
-    p.add_argument("--event_exit", type=float, default=o.event_exit, help="probability under which it ends")
-    p.add_argument("--min_event", type=float, default=o.min_event, help="shortest event kept, seconds")
+    p.add_argument("--event_enter", type=float, default=None,
+                   help=f"probability that opens an event; default {o.event_enter}")
+    p.add_argument("--event_exit", type=float, default=None,
+                   help=f"probability under which it ends; default {o.event_exit}")
+    p.add_argument("--min_event", type=float, default=None,
+                   help=f"shortest event kept, seconds; default {o.min_event}")
+    p.add_argument("--open_set_threshold", type=float, default=None,
+                   help="top action probability under which a window is 'no confident action' "
+                   f"(0: off); default {o.open_set_threshold}")
     p.add_argument("--alert", type=lambda s: [c for c in s.split(",") if c], default=[],
                    help="classes to alert on, comma separated")
     p.add_argument("--alert_threshold", type=float, default=o.alert_threshold)
@@ -89,6 +107,30 @@ def _stem(source: str) -> str:
     return Path(source).stem
 
 
+EVENT_OPTIONS = ("hop", *SETTINGS_KEYS)
+
+
+def event_settings(args: argparse.Namespace, carried: dict) -> dict:
+    """hop and the event settings: each from the command line, else --settings, else the model file's
+    calibrated ones, else WatchOptions' defaults; says on stderr where they came from when not the
+    defaults."""
+    from_file = read_settings(args.settings) if args.settings is not None else {}
+    defaults = WatchOptions()
+    settings, origin = {}, {}
+    for key in EVENT_OPTIONS:
+        for where, values in (("option", vars(args)), ("--settings", from_file), ("model", carried)):
+            if values.get(key) is not None:
+                settings[key], origin[key] = values[key], where
+                break
+        else:
+            settings[key] = getattr(defaults, key)
+    settings["smooth"] = int(settings["smooth"])
+    if any(where != "option" for where in origin.values()):
+        print("event settings: " + ", ".join(f"{k}={settings[k]}" + (f" ({origin[k]})" if k in origin else "")
+                                             for k in EVENT_OPTIONS), file=sys.stderr)
+    return settings
+
+
 def main(argv: list[str] | None = None) -> list[Summary]:
     args = build_parser().parse_args(argv)
     if not args.model_file.is_file():
@@ -112,11 +154,12 @@ def main(argv: list[str] | None = None) -> list[Summary]:
                                 "videos or a stream URL (rtsp://, http(s)://), /dev/video0 or a FIFO.")
     # What decides a recording's outputs: a rerun with other settings or another model redoes it.
     unrelated = ("source", "output_dir", "device", "status_every")
-    settings = {k: str(v) for k, v in sorted(vars(args).items()) if k not in unrelated}
-    settings["model_bytes"] = str(args.model_file.stat().st_size)
-    done = [s for s in sources if folder.is_dir() and is_complete(args.output_dir, names[s], settings)]
+    job = {k: str(v) for k, v in sorted(vars(args).items()) if k not in unrelated}
+    job["model_bytes"] = str(args.model_file.stat().st_size)
+    done = [s for s in sources if folder.is_dir() and is_complete(args.output_dir, names[s], job)]
     skipped, sources = [names[s] for s in done], [s for s in sources if s not in done]
     model = load_clip_model(args.model_file, args.device)
+    settings = event_settings(args, model.spec.event_settings)
     enhancer = (create_enhancer(args.video_enhancer, **args.video_enhancer_options).eval()
                 if args.video_enhancer else None)
 
@@ -129,8 +172,7 @@ def main(argv: list[str] | None = None) -> list[Summary]:
         for source in bar:
             name, out = names[source], args.output_dir
             options = WatchOptions(
-                hop=args.hop, batch_size=args.batch_size, smooth=args.smooth, top_k=args.top_k,
-                event_enter=args.event_enter, event_exit=args.event_exit, min_event=args.min_event,
+                batch_size=args.batch_size, top_k=args.top_k, **settings,
                 alert=args.alert, alert_threshold=args.alert_threshold,
                 alert_min_duration=args.alert_min_duration, alert_cooldown=args.alert_cooldown,
                 timeline=None if args.timeline == "none" else out / f"{name}.timeline.{args.timeline}",
@@ -144,7 +186,7 @@ def main(argv: list[str] | None = None) -> list[Summary]:
             if stop.is_set():
                 break
             if not summary.live:  # a file watched to its end: its outputs are complete
-                write_summary(out, name, summary, settings)
+                write_summary(out, name, summary, job)
     finally:
         signal.signal(signal.SIGINT, previous)
     gathered = gather(share, summaries, skipped)

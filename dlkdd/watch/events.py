@@ -1,5 +1,13 @@
 """Window probabilities -> events (one incident, one segment) and alerts.
 
+No action: a window is in the no-event state when the model says so, in either of two ways. A model
+trained with the reserved background class (dlkdd.data.sources.BACKGROUND) gives it probability, which is
+taken from the actions (its column counts as no action). A model trained without one (ARID, Dark-48)
+gives every window to some action; its open-set decision is the maximum softmax probability (MSP,
+Hendrycks & Gimpel, ICLR 2017) of the actions: a window whose MSP is under the calibrated
+`open_set_threshold` is "no confident action" and all its action probabilities count as none. The
+decision is per window, before smoothing, so unconfident windows also pull the smoothed score down.
+
 Events: a two-threshold state machine over the windows' cells (the hop-wide stretch of time each
 window speaks for). From the class-agnostic "no confident action" state, a class whose probability
 reaches `enter` opens an event; the event holds while that class stays at or above `exit` (hysteresis:
@@ -16,6 +24,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from torch import Tensor
+
+
+class NoAction:
+    """(..., K) window probabilities -> the action probabilities the event logic sees: the background
+    column zeroed, and every column of a window whose action MSP is under `open_set_threshold`."""
+
+    def __init__(self, background: int | None = None, open_set_threshold: float = 0.0) -> None:
+        if not 0.0 <= open_set_threshold <= 1.0:
+            raise ValueError(f"--open_set_threshold must be in [0, 1] (0: off), got {open_set_threshold}")
+        self.background, self.open_set_threshold = background, open_set_threshold
+
+    def __call__(self, probs: Tensor) -> Tensor:
+        actions = probs.clone()
+        if self.background is not None:
+            actions[..., self.background] = 0.0
+        if self.open_set_threshold > 0:
+            confident = actions.max(dim=-1, keepdim=True).values >= self.open_set_threshold
+            actions = actions * confident
+        return actions
 
 
 def _clock(wall: datetime | None) -> dict:

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dlkdd.data.sources import background_index
 from dlkdd.inference import ClipModel
 from dlkdd.watch.annotate import AnnotatedVideo
-from dlkdd.watch.events import Alerter, EventTracker
+from dlkdd.watch.events import Alerter, EventTracker, NoAction
 from dlkdd.watch.sinks import JsonLinesWriter, TimelineWriter
 from dlkdd.watch.smoothing import MovingAverage
 from dlkdd.watch.source import VideoSource
@@ -35,6 +36,7 @@ class WatchOptions:
     event_enter: float = 0.5
     event_exit: float = 0.35
     min_event: float = 0.5  # seconds
+    open_set_threshold: float = 0.0  # action MSP under which a window is "no confident action" (0: off)
     alert: list[str] = field(default_factory=list)
     alert_threshold: float = 0.8
     alert_min_duration: float = 1.0
@@ -49,6 +51,7 @@ class WatchOptions:
     reconnect_delay: float = 1.0
     timeout: float = 10.0  # seconds without data before a network source counts as lost
     status_every: float = 5.0  # seconds between live status lines on stderr (0: none)
+    on_window: Callable[[Window, torch.Tensor], None] | None = None  # each window's own probabilities
 
 
 @dataclass
@@ -113,6 +116,7 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
     summary = Summary(str(source), frames_in.live)
     names = spec.class_names or [str(k) for k in range(model_classes(model))]
     events = EventTracker(names, options.event_enter, options.event_exit, options.min_event)
+    no_action = NoAction(background_index(names), options.open_set_threshold)
     alerter = Alerter(names, options.alert, options.alert_threshold, options.alert_min_duration,
                       options.alert_cooldown) if options.alert else None
     if options.batch_size < 1:
@@ -137,14 +141,19 @@ def watch(source: str | Path, model: ClipModel, options: WatchOptions, stop: thr
         done = time.monotonic()
         for window, p in zip(windows, probs, strict=True):
             latencies.append(done - window.arrival)
-            p = smoother(p)
+            if options.on_window is not None:
+                options.on_window(window, p)
+            # The model's probabilities (timeline, video) and the actions' after the per-window no-action
+            # decision (events, alerts), smoothed as one vector so that a gap resets both.
+            p, actions = smoother(torch.cat([p, no_action(p)])).split(len(p))
             summary.windows += 1
             if timeline is not None:
                 timeline.write(window, p)
-            for event in events.update(window.cell, p, _clock_at(window, window.cell[0])):
+            for event in events.update(window.cell, actions, _clock_at(window, window.cell[0])):
                 summary.events += 1
                 record(event)
-            for alert in alerter.update(window.cell, p, _clock_at(window, window.cell[1])) if alerter else []:
+            at_end = _clock_at(window, window.cell[1])
+            for alert in alerter.update(window.cell, actions, at_end) if alerter else []:
                 if frames_in.live:
                     alert["latency"] = round(done - window.arrival, 3)
                 summary.alerts += 1

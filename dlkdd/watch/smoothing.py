@@ -22,3 +22,14 @@ class MovingAverage:
 
     def reset(self) -> None:
         self.recent.clear()
+
+
+def moving_average(probs: Tensor, windows: int) -> Tensor:
+    """MovingAverage over a whole (W, K) sequence at once (no gaps): row i is the mean of rows
+    max(0, i - windows + 1) .. i. The calibration replays thousands of settings with it."""
+    if windows <= 1:
+        return probs
+    total = probs.double().cumsum(dim=0)
+    behind = torch.cat([torch.zeros_like(total[:windows]), total[:-windows]])[: len(total)]
+    counts = torch.arange(1, len(probs) + 1, dtype=torch.float64).clamp(max=windows).unsqueeze(1)
+    return ((total - behind) / counts).to(probs.dtype)

@@ -1,0 +1,136 @@
+"""Events a guard can trust, measured as the field does: `dlkdd watch` on long generated night
+recordings, at the default event settings (today's) and at the settings `dlkdd calibrate` picks on
+another recording seed, side by side.
+
+    python -m benchmarks.events --ckpt_path /tmp/events_qs/runs/synthetic/distill/checkpoints/best.ckpt \\
+        --duration 3600 --out benchmarks/results/events.json            (the issue's hour; see docs/events.md)
+
+Three recordings (dlkdd.data.synthetic_long, written once into --work and reused): a tuning one (seed
+--tune_seed) and a test one (--test_seed), actions separated by gaps of --gap seconds with distractors in
+half of them, and an empty night (no action, a distractor in every gap). The model runs once over each
+(the watch pipeline: decode, windows, model), its window probabilities are kept, and events are replayed
+at each setting (dlkdd.watch.calibrate). Reported on the test recording: frame accuracy (action or none),
+event precision / recall / F1 at tIoU 0.5, mAP at tIoU 0.3 / 0.5 / 0.7 (THUMOS protocol), false alarms
+per hour; on the empty night: false alarms per hour (every event is one); and the real-time factor of
+the model's pass over the test recording (media seconds / wall seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import markdown_table, parser, write_json
+from dlkdd.data.synthetic_long import LongVideoConfig, generate_long_video
+from dlkdd.inference import load_clip_model
+from dlkdd.watch.calibrate import default_settings, figures, observe, replay, search
+from dlkdd.watch.scoring import detection_report
+
+FIGURES = ("frame_accuracy", "event_precision", "event_recall", "event_f1", "map@0.3", "map@0.5", "map@0.7",
+           "false_alarms_per_hour", "event_predicted")
+
+
+def recording(work: Path, name: str, config: LongVideoConfig) -> tuple[Path, float]:
+    """The recording (reused when its annotations record the same config) and the seconds it took."""
+    video = work / f"{name}.mp4"
+    notes = video.with_suffix(".mp4.json")
+    if notes.is_file() and json.loads(notes.read_text())["config"] == json.loads(json.dumps(asdict(config))):
+        return video, 0.0
+    began = time.perf_counter()
+    generate_long_video(video, config)
+    return video, time.perf_counter() - began
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = parser(__doc__.split("\n\n")[0])
+    p.add_argument("--ckpt_path", type=Path, required=True, help="the student (a .ckpt or an exported file)")
+    p.add_argument("--duration", type=float, default=3600.0, help="seconds of each recording")
+    p.add_argument("--fps", type=int, default=15)
+    p.add_argument("--size", type=int, nargs=2, default=[96, 128], metavar=("HEIGHT", "WIDTH"))
+    p.add_argument("--gap", type=float, nargs=2, default=[3.0, 12.0], help="seconds of no action between")
+    p.add_argument("--segment", type=float, nargs=2, default=[2.0, 4.0], help="seconds of one action")
+    p.add_argument("--tune_seed", type=int, default=1)
+    p.add_argument("--test_seed", type=int, default=2)
+    p.add_argument("--empty_seed", type=int, default=3)
+    p.add_argument("--hop", default="0.5s")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (the issue's 2 CPU cores)")
+    p.add_argument("--work", type=Path, default=None, help="where the recordings go (reused; default: temp)")
+    p.add_argument("--note", default="", help="recorded with the results (e.g. the machine's load)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    work = args.work or Path(tempfile.mkdtemp(prefix="dlkdd-events-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    def config(seed: int, actions: bool = True) -> LongVideoConfig:
+        return LongVideoConfig(duration=args.duration, fps=args.fps, height=args.size[0], width=args.size[1],
+                               segment=tuple(args.segment), gap=tuple(args.gap), seed=seed,
+                               distractors=0.5 if actions else 1.0, actions=actions)
+
+    videos, rendering = {}, {}
+    for name, cfg in (("tune", config(args.tune_seed)), ("test", config(args.test_seed)),
+                      ("empty", config(args.empty_seed, actions=False))):
+        videos[name], rendering[name] = recording(work, name, cfg)
+    model = load_clip_model(args.ckpt_path)
+    names = list(model.spec.class_names)
+    observed, wall = {}, {}
+    for name, video in videos.items():
+        began = time.perf_counter()
+        observed[name] = observe(video, Path(str(video) + ".json"), model, args.hop)
+        wall[name] = time.perf_counter() - began
+        print(f"{name}: {len(observed[name].cells)} windows in {wall[name]:.0f} s", file=sys.stderr)
+
+    began = time.perf_counter()
+    settings = {"defaults": default_settings(), "calibrated": search([observed["tune"]], names)}
+    search_seconds = time.perf_counter() - began
+    test, empty = observed["test"], observed["empty"]
+    results = {"settings": settings, "figures": {}}
+    rows = []
+    for which, chosen in settings.items():
+        on_test = detection_report(replay(test, chosen, names), test.segments, test.num_frames, test.fps)
+        on_empty = figures([empty], chosen, names)["pooled"]
+        on_tune = figures([observed["tune"]], chosen, names)["pooled"]
+        results["figures"][which] = {"test": on_test, "empty_false_alarms_per_hour":
+                                     on_empty["false_alarms_per_hour"], "empty_events": on_empty["events"],
+                                     "tune_event_f1": on_tune["event_f1"]}
+        rows.append([which, f"{100 * on_test['frame_accuracy']:.1f}", f"{on_test['event_precision']:.2f}",
+                     f"{on_test['event_recall']:.2f}", f"{on_test['event_f1']:.2f}",
+                     *(f"{100 * on_test[f'map@{t}']:.1f}" for t in (0.3, 0.5, 0.7)),
+                     f"{on_test['false_alarms_per_hour']:.0f}", f"{on_empty['false_alarms_per_hour']:.0f}",
+                     f"{args.duration / wall['test']:.1f}x"])
+    actions = sum(1 for s in test.segments if s["class"])
+    results.update({
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                 cwd=Path(__file__).parent).stdout.strip(),
+        "command": "python -m benchmarks.events " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "note": args.note,
+        "checkpoint": str(args.ckpt_path), "hop": args.hop, "threads": args.threads,
+        "recordings": {name: {"duration_s": args.duration, "fps": args.fps, "size": args.size,
+                              "actions": sum(1 for s in o.segments if s["class"]),
+                              "distractors": sum(1 for s in o.segments if s.get("distractor")),
+                              "windows": len(o.cells), "render_seconds": rendering[name],
+                              "watch_seconds": wall[name], "x_realtime": args.duration / wall[name]}
+                       for name, o in observed.items()},
+        "calibration_search_seconds": search_seconds,
+    })
+    print(f"\n{args.duration:.0f} s recordings at {args.fps} fps, {args.size[0]}x{args.size[1]}; test: "
+          f"{actions} actions; hop {args.hop}, {args.threads} threads; calibrated on seed {args.tune_seed}, "
+          f"measured on seed {args.test_seed}; empty night seed {args.empty_seed}\n")
+    header = ["settings", "frame acc. %", "event P", "event R", "event F1 @0.5", "mAP@0.3 %", "mAP@0.5 %",
+              "mAP@0.7 %", "FA/hour (test)", "FA/hour (empty)", "x real time"]
+    print(markdown_table(header, rows))
+    print("\ncalibrated settings: " + json.dumps(settings["calibrated"]))
+    write_json(args.out, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
