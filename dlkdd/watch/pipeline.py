@@ -134,6 +134,7 @@ class StreamWatch:
         self.first_time: float | None = None
         self.last_time = 0.0
         self.began = self.last_status = time.monotonic()
+        self.finished: float | None = None  # when its last window was taken
 
     def _record(self, item: dict) -> None:
         if self.events_file is not None:
@@ -212,6 +213,7 @@ class StreamWatch:
 
     def finish(self) -> None:
         """The stream's windows are all taken: its open event closes."""
+        self.finished = time.monotonic()
         for event in self.events.finish():
             self.summary.events += 1
             self._record(event)
@@ -224,7 +226,7 @@ class StreamWatch:
             if sink is not None:
                 sink.close()
         summary.interrupted = interrupted
-        summary.wall_seconds = time.monotonic() - self.began
+        summary.wall_seconds = (self.finished or time.monotonic()) - self.began
         if self.first_time is not None:
             # The source's media time, to its last frame decoded (a live decoder may have dropped it).
             summary.media_seconds = source.clock.last_time - self.first_time + 1.0 / float(source.fps)
