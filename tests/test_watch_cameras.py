@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from contextlib import contextmanager
+from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from dlkdd.watch.command import main as watch_main
 from dlkdd.watch.multiplex import Camera, watch_many
 
 from .conftest import one_step_checkpoint
-from .test_watch import Slow, rows
+from .test_watch import Slow, rows, write_video
 from .test_watch_streams import free_tcp_port, ts_segment
 
 
@@ -154,3 +155,16 @@ def test_a_bad_sources_file_is_one_named_line(tmp_path, student):
     with pytest.raises(ValueError, match=r"^--sources .*cameras.yaml: entry 1 \(http://127.0.0.1:1/a\) has "
                                          "treshold: the keys a source takes are name, url, alert"):
         watch_main(["--sources", str(tmp_path / "cameras.yaml"), "--ckpt_path", str(student)])
+
+
+def test_several_files_go_one_after_another_as_a_folders_do(tmp_path, student, capsys):
+    for name, frames in (("a", 20), ("b", 30)):
+        write_video(tmp_path / f"{name}.mp4", list(range(frames)), Fraction(1, 15), rate=15)
+    command = [str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), "--ckpt_path", str(student), "--output_dir",
+               str(tmp_path / "out"), "--hop", "2f"]
+    summaries = watch_main(command)
+    assert [s.frames for s in summaries] == [20, 30] and not any(s.live for s in summaries)
+    for name, summary in zip("ab", summaries, strict=True):
+        assert len(rows(tmp_path / "out" / f"{name}.timeline.csv")) == summary.windows > 0
+    assert watch_main(command) == []  # complete: a rerun skips both
+    assert "2 already complete and skipped" in capsys.readouterr().err

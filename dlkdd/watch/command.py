@@ -9,6 +9,8 @@ recording, a folder of recordings or a live stream: a timeline, events, alerts, 
   dlkdd watch night.mp4 --ckpt_path best.ckpt --settings event_settings.json   (from `dlkdd calibrate`)
   dlkdd watch rtsp://camera.local/stream --model_file student.onnx --alert approach,recede \\
       --alert_threshold 0.8 --alert_min_duration 2 --alert_cooldown 60 | ./page-the-guard
+  dlkdd watch rtsp://gate/stream rtsp://yard/stream --ckpt_path best.ckpt    (one model, windows batched)
+  dlkdd watch --sources cameras.yaml --ckpt_path best.ckpt --batch_size 16 --batch_wait 0.05
 
 Writes, in --output_dir, NAME.timeline.csv (one row per window: start, end, wall clock when known, top-k
 classes and probabilities), NAME.events.jsonl (events and alerts) and, with --video, NAME.annotated.mp4,
@@ -19,6 +21,12 @@ the model is slower than the stream, and latency and the real-time factor are pr
 every file complete. A clock that jumps (a camera restarting, concatenated segments, the MPEG-TS wrap) is
 counted, marked in the events file, and the timeline goes on; `--live off` reads a pipe in full
 (docs/streams.md).
+
+Several live sources (SOURCE SOURCE ... or --sources FILE, a YAML/JSON list of name, url and alert
+settings) are followed by one process and one model: each has its own decoder, files (named by the
+stream), status lines and summary; the windows every stream has ready go through the model together, as
+soon as --batch_size are ready or the oldest waited --batch_wait seconds. A dead stream ends only itself.
+Several files go one after another, as a folder's (docs/many-cameras.md).
 
 No action: a model with the reserved `background` class gives it its probability; any model's windows
 whose top action probability is under --open_set_threshold are "no confident action". The event
