@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
                    help="frame sizes HxW (the generated recordings', ARID's)")
     p.add_argument("--fps", type=int, default=15)
     p.add_argument("--seconds", type=float, default=12.0, help="each stream's length, seconds")
-    p.add_argument("--max_streams", type=int, default=16)
+    p.add_argument("--max_streams", type=int, default=64)
     p.add_argument("--threads", type=int, default=2, help="torch threads per process (the machine's 2 cores)")
     args = p.parse_args(argv)
     frames = round(args.seconds * args.fps)
