@@ -104,14 +104,15 @@ def test_three_live_streams_give_the_timelines_of_single_source_runs(tmp_path, s
     assert by_name["flaky"].media_seconds == pytest.approx(12.0)
     assert by_name["steady"].frames == by_name["slow"].frames == 30
     # The half-speed stream (sent over 4 s) did not hold the steady one's results back.
-    assert by_name["steady"].latency["p95"] < 1.0
+    assert by_name["steady"].latency["p95"] < 1.5  # (sent over 2 s; held back, it would wait ~2 s)
     named = [line for line in lines if line.startswith("[watch] steady: ")]
     assert named and "frames dropped" in named[0]
 
 
 def test_a_dead_source_ends_only_itself_and_each_stream_has_its_own_drops(tmp_path, student):
     model = Slow(load_clip_model(student), delay=0.3)  # slower than a stream sent at once
-    streams = {"steady": (ts_segment(2.0), 2.0), "burst": (ts_segment(3.0), 0.0)}
+    # burst: 10 s sent at once, decoded far faster than the slow model takes windows
+    streams = {"steady": (ts_segment(2.0), 2.0), "burst": (ts_segment(10.0), 0.0)}
     with cameras(streams) as url:
         sources = {"steady": f"{url}/steady", "burst": f"{url}/burst", "missing": f"{url}/missing",
                    "refused": f"http://127.0.0.1:{free_tcp_port()}/cam.ts"}
@@ -124,7 +125,7 @@ def test_a_dead_source_ends_only_itself_and_each_stream_has_its_own_drops(tmp_pa
     assert summaries["missing"].frames == summaries["refused"].frames == 0
     steady, burst = summaries["steady"], summaries["burst"]
     assert steady.frames == 30 and steady.dropped_frames == 0 and steady.windows > 0
-    assert burst.dropped_frames > 0 and burst.frames + burst.dropped_frames == 45  # its own decoder's drops
+    assert burst.dropped_frames > 0 and burst.frames + burst.dropped_frames == 150  # its own decoder's drops
     assert len(rows(tmp_path / "steady.csv")) == steady.windows and steady.latency and burst.latency
     assert "frames dropped" in burst.line() and burst.line().startswith(f"burst ({sources['burst']})")
 
