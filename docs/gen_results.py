@@ -506,6 +506,26 @@ def events_background() -> str:
     return table(["student, event settings", *EVENT_HEADER], rows)
 
 
+# ---- many live streams (benchmarks/watch_streams.py) ----
+
+
+def watch_streams() -> str:
+    """Streams followed in real time: one batched process against one process per stream."""
+    runs = load("watch_streams")["runs"]
+    rows = []
+    for key, run in runs.items():
+        height, width = key.split()[-1].split("x")
+        cells = []
+        for way in ("one process", "process per stream"):
+            failed = [t for t in run["trials"] if t["way"] == way and not t["kept_up"]]
+            more = (f" ({failed[0]['streams']}: worst p95 {failed[0]['worst_p95_latency_s']:.2f} s)"
+                    if failed else "")
+            cells.append(f"{run['max_streams'][way]}{more}")
+        rows.append([f"{width}x{height}", *cells, f"{run['ratio']:.0f}x"])
+    return table(["frame size", "streams followed, one process", "streams followed, one process per stream",
+                  "ratio"], rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     f.__name__: f
     for f in (
@@ -528,6 +548,7 @@ TABLES: dict[str, Callable[[], str]] = {
         watch,
         events,
         events_background,
+        watch_streams,
     )
 }
 

@@ -9,6 +9,8 @@ recording, a folder of recordings or a live stream: a timeline, events, alerts, 
   dlkdd watch night.mp4 --ckpt_path best.ckpt --settings event_settings.json   (from `dlkdd calibrate`)
   dlkdd watch rtsp://camera.local/stream --model_file student.onnx --alert approach,recede \\
       --alert_threshold 0.8 --alert_min_duration 2 --alert_cooldown 60 | ./page-the-guard
+  dlkdd watch rtsp://gate/stream rtsp://yard/stream --ckpt_path best.ckpt    (one model, windows batched)
+  dlkdd watch --sources cameras.yaml --ckpt_path best.ckpt --batch_size 16 --batch_wait 0.05
 
 Writes, in --output_dir, NAME.timeline.csv (one row per window: start, end, wall clock when known, top-k
 classes and probabilities), NAME.events.jsonl (events and alerts) and, with --video, NAME.annotated.mp4,
@@ -19,6 +21,12 @@ the model is slower than the stream, and latency and the real-time factor are pr
 every file complete. A clock that jumps (a camera restarting, concatenated segments, the MPEG-TS wrap) is
 counted, marked in the events file, and the timeline goes on; `--live off` reads a pipe in full
 (docs/guides/streams.md).
+
+Several live sources (SOURCE SOURCE ... or --sources FILE, a YAML/JSON list of name, url and alert
+settings) are followed by one process and one model: each has its own decoder, files (named by the
+stream), status lines and summary; the windows every stream has ready go through the model together, as
+soon as --batch_size are ready or the oldest waited --batch_wait seconds. A dead stream ends only itself.
+Several files go one after another, as a folder's (docs/guides/many-cameras.md).
 
 No action: a model with the reserved `background` class gives it its probability; any model's windows
 whose top action probability is under --open_set_threshold are "no confident action". The event
@@ -37,12 +45,14 @@ import threading
 import time
 from pathlib import Path
 
+import yaml
 from tqdm import tqdm
 
 from dlkdd.enhance import create_enhancer
 from dlkdd.inference import load_clip_model
 from dlkdd.watch.archive import gather, is_complete, join_process_group, total_line, write_summary
 from dlkdd.watch.calibrate import SETTINGS_KEYS, read_settings
+from dlkdd.watch.multiplex import Camera, watch_many
 from dlkdd.watch.pipeline import Summary, WatchOptions, watch
 from dlkdd.watch.source import is_live, list_recordings
 
@@ -50,7 +60,11 @@ from dlkdd.watch.source import is_live, list_recordings
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dlkdd watch", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("source", metavar="SOURCE", help="a video file, a folder of videos, or a live stream")
+    p.add_argument("source", metavar="SOURCE", nargs="*",
+                   help="a video file, a folder of videos, or a live stream; several live streams are "
+                   "watched at once by one model (docs/guides/many-cameras.md)")
+    p.add_argument("--sources", type=Path, default=None,
+                   help="a YAML or JSON list of live sources: name, url and their own alert settings")
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--ckpt_path", "--model_file", dest="model_file", type=Path,
                        help="the model: a `dlkdd fit` checkpoint (.ckpt) or an exported model file")
@@ -70,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", default=None,
                    help=f"between window starts: seconds (0.5, 0.5s) or frames (4f); default {o.hop}")
     p.add_argument("--batch_size", type=int, default=o.batch_size, help="windows per forward pass")
+    p.add_argument("--batch_wait", type=float, default=0.05,
+                   help="several live sources: seconds a ready window waits for others to fill its batch")
     p.add_argument("--smooth", type=int, default=None,
                    help=f"average the last N windows (1: none); default {o.smooth}")
     p.add_argument("--top_k", type=int, default=o.top_k, help="classes per timeline row and on the video")
@@ -137,8 +153,24 @@ def main(argv: list[str] | None = None) -> list[Summary]:
         raise FileNotFoundError(f"--ckpt_path {args.model_file}: no such file. Pass the checkpoint "
                                 "`dlkdd fit` "
                                 "wrote (runs/synthetic/distill/checkpoints/best.ckpt) or an exported model.")
-    folder = Path(args.source)
-    if folder.is_dir():
+    cameras = read_sources(args.sources) if args.sources is not None else []
+    cameras += [{"url": source} for source in args.source]
+    if not cameras:
+        raise ValueError("SOURCE: give a video, a folder of videos, a stream URL, or --sources FILE")
+    live = {"auto": None, "on": True, "off": False}[args.live]
+    if len(cameras) > 1 and any(is_live(c["url"]) if live is None else live for c in cameras):
+        return watch_cameras(args, cameras, live)
+    if len(cameras) > 1:  # files: one after another, as a folder's (share.of spreads them over ranks)
+        for camera in cameras:
+            if not Path(camera["url"]).is_file():
+                raise FileNotFoundError(f"SOURCE {camera['url']}: no such file. Several SOURCEs are video "
+                                        "files or live streams.")
+        names = dict(zip((c["url"] for c in cameras), _names(cameras), strict=True))
+        share = join_process_group()
+        sources = [str(p) for p in share.of([Path(c["url"]) for c in cameras])]
+        folder = None
+    elif Path(cameras[0]["url"]).is_dir():
+        folder = Path(cameras[0]["url"])
         recordings = list_recordings(folder)
         if not recordings:
             raise FileNotFoundError(f"SOURCE {folder}: a folder with no video files in it (.mp4, .avi, ...)")
@@ -146,22 +178,22 @@ def main(argv: list[str] | None = None) -> list[Summary]:
         names = {str(p): str(p.relative_to(folder).with_suffix("")) for p in recordings}
         share = join_process_group()
         sources = [str(p) for p in share.of(recordings)]
-    elif is_live(args.source) or folder.is_file():
-        sources, share = [args.source], join_process_group()
-        names = {args.source: args.name or _stem(args.source)}
+    elif is_live(cameras[0]["url"]) or Path(cameras[0]["url"]).is_file():
+        source, folder = cameras[0]["url"], None
+        sources, share = [source], join_process_group()
+        names = {source: args.name or cameras[0].get("name") or _stem(source)}
     else:
-        raise FileNotFoundError(f"SOURCE {args.source}: no such file or folder. Pass a video, a folder of "
-                                "videos or a stream URL (rtsp://, http(s)://), /dev/video0 or a FIFO.")
+        raise FileNotFoundError(f"SOURCE {cameras[0]['url']}: no such file or folder. Pass a video, a folder "
+                                "of videos or a stream URL (rtsp://, http(s)://), /dev/video0 or a FIFO.")
+    archive = folder is not None or len(cameras) > 1
+    owns = {c["url"]: {key: c[key] for key in SOURCE_KEYS[2:] if key in c} for c in cameras}
     # What decides a recording's outputs: a rerun with other settings or another model redoes it.
-    unrelated = ("source", "output_dir", "device", "status_every")
+    unrelated = ("source", "sources", "output_dir", "device", "status_every", "batch_wait")
     job = {k: str(v) for k, v in sorted(vars(args).items()) if k not in unrelated}
     job["model_bytes"] = str(args.model_file.stat().st_size)
-    done = [s for s in sources if folder.is_dir() and is_complete(args.output_dir, names[s], job)]
+    done = [s for s in sources if archive and is_complete(args.output_dir, names[s], job)]
     skipped, sources = [names[s] for s in done], [s for s in sources if s not in done]
-    model = load_clip_model(args.model_file, args.device)
-    settings = event_settings(args, model.spec.event_settings)
-    enhancer = (create_enhancer(args.video_enhancer, **args.video_enhancer_options).eval()
-                if args.video_enhancer else None)
+    model, settings, enhancer = load(args)
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # finish the files, then stop
@@ -171,15 +203,7 @@ def main(argv: list[str] | None = None) -> list[Summary]:
         bar = tqdm(sources, desc="recordings", unit="file", file=sys.stderr, disable=len(sources) < 2)
         for source in bar:
             name, out = names[source], args.output_dir
-            options = WatchOptions(
-                batch_size=args.batch_size, top_k=args.top_k, **settings,
-                alert=args.alert, alert_threshold=args.alert_threshold,
-                alert_min_duration=args.alert_min_duration, alert_cooldown=args.alert_cooldown,
-                timeline=None if args.timeline == "none" else out / f"{name}.timeline.{args.timeline}",
-                events=None if args.no_events else out / f"{name}.events.jsonl",
-                video=out / f"{name}.annotated.mp4" if args.video else None, video_enhancer=enhancer,
-                live={"auto": None, "on": True, "off": False}[args.live], reconnect=args.reconnect,
-                reconnect_delay=args.reconnect_delay, timeout=args.timeout, status_every=args.status_every)
+            options = stream_options(args, settings, enhancer, name, {"live": live, **owns.get(source, {})})
             summary = watch(source, model, options, stop)
             summaries.append(summary)
             tqdm.write(summary.line(), file=sys.stderr)
@@ -194,4 +218,94 @@ def main(argv: list[str] | None = None) -> list[Summary]:
         print(total_line(*gathered, share.world_size, time.monotonic() - began), file=sys.stderr)
     if share.rank == 0:
         print(f"wrote {args.output_dir}/", file=sys.stderr)
+    return summaries
+
+
+def load(args: argparse.Namespace):
+    """The model, its event settings and the annotated video's enhancer."""
+    model = load_clip_model(args.model_file, args.device)
+    settings = event_settings(args, model.spec.event_settings)
+    enhancer = (create_enhancer(args.video_enhancer, **args.video_enhancer_options).eval()
+                if args.video_enhancer else None)
+    return model, settings, enhancer
+
+
+def stream_options(args: argparse.Namespace, settings: dict, enhancer, name: str, own: dict) -> WatchOptions:
+    """One source's options: the command line's, its files named `name` in --output_dir, and `own`
+    (a sources file's per-stream settings)."""
+    out = args.output_dir
+    options = {
+        "batch_size": args.batch_size, "top_k": args.top_k, **settings,
+        "alert": args.alert, "alert_threshold": args.alert_threshold,
+        "alert_min_duration": args.alert_min_duration, "alert_cooldown": args.alert_cooldown,
+        "timeline": None if args.timeline == "none" else out / f"{name}.timeline.{args.timeline}",
+        "events": None if args.no_events else out / f"{name}.events.jsonl",
+        "video": out / f"{name}.annotated.mp4" if args.video else None, "video_enhancer": enhancer,
+        "reconnect": args.reconnect, "reconnect_delay": args.reconnect_delay, "timeout": args.timeout,
+        "status_every": args.status_every}
+    return WatchOptions(**{**options, **own})
+
+
+SOURCE_KEYS = ("name", "url", "alert", "alert_threshold", "alert_min_duration", "alert_cooldown")
+
+
+def read_sources(path: Path) -> list[dict]:
+    """--sources FILE: a YAML (or JSON) list of {url, name, alert settings}."""
+    example = "e.g. [{name: gate, url: rtsp://10.0.0.5/stream, alert: [approach]}]"
+    if not path.is_file():
+        raise FileNotFoundError(f"--sources {path}: no such file. Write a YAML or JSON list of sources, "
+                                f"{example}")
+    try:
+        entries = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"--sources {path}: not YAML or JSON ({err}). Write a list of sources, "
+                         f"{example}") from None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"--sources {path}: not a list of sources. Write one, {example}")
+    cameras = []
+    for k, entry in enumerate(entries):
+        entry = {"url": entry} if isinstance(entry, str) else entry
+        if not isinstance(entry, dict) or "url" not in entry:
+            raise ValueError(f"--sources {path}: entry {k + 1} has no url. Give each source a url, {example}")
+        unknown = sorted(set(entry) - set(SOURCE_KEYS))
+        if unknown:
+            raise ValueError(f"--sources {path}: entry {k + 1} ({entry['url']}) has {', '.join(unknown)}: "
+                             f"the keys a source takes are {', '.join(SOURCE_KEYS)}")
+        entry = {key: str(value) if key in ("name", "url") else value for key, value in entry.items()}
+        if isinstance(entry.get("alert"), str):
+            entry["alert"] = [c for c in entry["alert"].split(",") if c]
+        cameras.append(entry)
+    return cameras
+
+
+def _names(cameras: list[dict]) -> list[str]:
+    """Each source's file name stem: its given name, else its own; two alike are an error."""
+    names = [c.get("name") or _stem(c["url"]) for c in cameras]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"SOURCE: two sources would both be named {', '.join(twice)} (their files would "
+                         "collide): name them in a --sources file")
+    return names
+
+
+def watch_cameras(args: argparse.Namespace, cameras: list[dict], live: bool | None) -> list[Summary]:
+    """Several live sources at once, one model: each its own files, status lines and summary."""
+    if args.name:
+        raise ValueError("--name: names one source; with several, name them in a --sources file")
+    names = _names(cameras)
+    model, settings, enhancer = load(args)
+    streams = []
+    for camera, name in zip(cameras, names, strict=True):
+        own = {key: camera[key] for key in SOURCE_KEYS[2:] if key in camera}
+        streams.append(Camera(camera["url"], name,
+                              stream_options(args, settings, enhancer, name, {"live": live, **own})))
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # finish the files, then stop
+    try:
+        summaries = watch_many(streams, model, args.batch_size, args.batch_wait, stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for summary in summaries:
+        print(summary.line(), file=sys.stderr)
+    print(f"wrote {args.output_dir}/", file=sys.stderr)
     return summaries

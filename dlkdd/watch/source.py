@@ -154,6 +154,8 @@ class VideoSource:
         self.duration: float | None = None
         self.clock = MediaClock()
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_frames))
+        self._arrived: threading.Event | None = None
+        self.done = False  # poll() took the last item
 
     def stop(self) -> None:
         self.finished.set()
@@ -238,8 +240,7 @@ class VideoSource:
         if not self.live:
             yield from self._decode()
             return
-        thread = threading.Thread(target=self._live_decoder, daemon=True, name="dlkdd-watch-decoder")
-        thread.start()
+        self.start()
         while True:
             try:
                 item = self._queue.get(timeout=0.1)
@@ -252,6 +253,27 @@ class VideoSource:
             if isinstance(item, BaseException):
                 raise item
             yield item
+
+    def start(self, arrived: threading.Event | None = None) -> None:
+        """Live: start decoding in a thread of its own; `arrived` (shared by several sources) is set
+        whenever a frame, an error or the end is handed over."""
+        self._arrived = arrived
+        threading.Thread(target=self._live_decoder, daemon=True, name="dlkdd-watch-decoder").start()
+
+    def poll(self) -> Frame | None:
+        """Live, once started: the next frame, or None when none is waiting or the source is `done`;
+        raises the decoder's error (a source that cannot be opened, or lost before its first frame)."""
+        if self.done:
+            return None
+        try:
+            item = self._queue.get_nowait()
+        except queue.Empty:
+            return None
+        if item is None or isinstance(item, BaseException):
+            self.done = True
+            if item is not None:
+                raise item
+        return item
 
     def _live_decoder(self) -> None:
         """Decode into the queue; a full queue drops the frame (its discontinuities go with the next
@@ -271,6 +293,8 @@ class VideoSource:
                         frame.after_gap, gap = gap, False
                         frame.discontinuities, jumps = jumps + frame.discontinuities, []
                         self._queue.put(frame)
+                        if self._arrived is not None:
+                            self._arrived.set()
                     self.ended = "the stream ended"
                 except (av.FFmpegError, OSError) as err:
                     if not delivered and self.reconnects >= self.reconnect:
@@ -298,6 +322,8 @@ class VideoSource:
         while True:
             try:
                 self._queue.put(item, timeout=0.1)
+                if self._arrived is not None:
+                    self._arrived.set()
                 return
             except queue.Full:
                 if self.stopping:
