@@ -526,6 +526,14 @@ def watch_streams() -> str:
                   "ratio"], rows)
 
 
+def watch_archive() -> str:
+    """An archive watched by 1 and N processes (torchrun), start-up included."""
+    results = load("watch_archive")
+    return table(["processes", "wall s (median)", "x real time", "speed-up", "same timelines"],
+                 [[n, f"{r['wall_seconds']:.1f}", f"{r['realtime_factor']:.1f}", f"{r['speedup']:.2f}",
+                   "yes" if results["same_timelines"] else "NO"] for n, r in results["processes"].items()])
+
+
 TABLES: dict[str, Callable[[], str]] = {
     f.__name__: f
     for f in (
@@ -549,6 +557,7 @@ TABLES: dict[str, Callable[[], str]] = {
         events,
         events_background,
         watch_streams,
+        watch_archive,
     )
 }
 
