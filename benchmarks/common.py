@@ -4,11 +4,15 @@ machine), seed statistics, markdown tables, and the `--out FILE` JSON convention
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
 import platform
+import shlex
 import statistics
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -79,11 +83,35 @@ def machine() -> dict[str, object]:
     return info
 
 
+def provenance() -> dict[str, str]:
+    """What made a result file: the commit (with "-dirty" when the tree had changes), the command line and
+    the date, so figures need no commit hash in their file name."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+            return done.stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown (not a git checkout)"
+    if git("status", "--porcelain", "--untracked-files=no"):
+        commit += "-dirty"
+    main = sys.modules.get("__main__")
+    module = getattr(getattr(main, "__spec__", None), "name", None)  # set under `python -m benchmarks.x`
+    command = ["python", "-m", module] if module else ["python", sys.argv[0]]
+    return {"commit": commit, "command": shlex.join(command + sys.argv[1:]),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
 def write_json(path: Path | None, results: dict) -> None:
+    """Write a benchmark's figures with where (machine) and how (commit, command, date) they were taken."""
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"machine": machine(), **results}, indent=2) + "\n")
+    figures = {"machine": machine(), "provenance": provenance(), **results}
+    path.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {path}")
 
 
