@@ -231,6 +231,6 @@ def test_offline_zero_dce_names_the_option_the_file_to_place_and_the_ways_on(hub
     message = str(error.value)
     assert "'zero_dce_sice' (--data.enhancer_options.checkpoint)" in message
     assert f"in the folder '{hub_dir}' as '{ZERO_DCE_FILE}'" in message
-    assert "the publisher's is 'Epoch99.pth'" in message
+    assert "renamed: the publisher calls it 'Epoch99.pth'" in message
     assert "raw.githubusercontent.com/Li-Chongyi/Zero-DCE" in message and MIRROR_VARIABLE in message
     assert "a local file" in message and "--data.enhancer gic" in message

@@ -182,12 +182,12 @@ def fetch(weights: PublishedWeights, progress: bool = True) -> Path:
             "retry, or check what that URL serves."
         ) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
-        saved_as = "" if weights.stored_as is None else f" (saved under that name; the publisher's is " \
-            f"'{Path(urlparse(weights.url).path).name}')"
+        renamed = "" if weights.stored_as is None else \
+            f" (renamed: the publisher calls it '{Path(urlparse(weights.url).path).name}')"
         raise FileNotFoundError(
             f"Weights '{weights.name}' ({weights.owner.option}) are not in the torch hub cache and could not "
             f"be downloaded from {url} ({err}). Without internet access, download {weights.url} on another "
-            f"machine and place it in the folder '{path.parent}' as '{weights.file_name}'{saved_as}, or set "
+            f"machine and place it in the folder '{path.parent}' as '{weights.file_name}'{renamed}, or set "
             f"{MIRROR_VARIABLE} to a server that has it, {weights.owner.without}."
         ) from None
     return path
