@@ -71,3 +71,4 @@ def test_both_stages_fit_and_test_from_a_named_file_and_from_scratch(tiny_root, 
             run = results["runs"][start][stage]
             assert 0 <= run["test"]["test/top1"] <= 1 and Path(run["checkpoint"]).is_file()
     assert "| scratch | student + KD (dark view) |" in capsys.readouterr().out
+    assert results["cpu_minutes"] > 0  # fits and tests ran here, in this process
