@@ -36,14 +36,14 @@ def _sync(device: torch.device | str | None) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved_times(
+def interleaved_samples(
     candidates: dict[str, Callable[[], object]],
     rounds: int = 10,
     warmup: int = 2,
     device: torch.device | str | None = None,
-) -> dict[str, float]:
-    """Median seconds per call of each candidate, calling them in turn round after round, so a slow
-    spell of the machine hits every candidate alike and their ratios stay meaningful."""
+) -> dict[str, list[float]]:
+    """Seconds of each call of each candidate, calling them in turn round after round, so a slow spell of
+    the machine hits every candidate alike and their ratios stay meaningful."""
     for fn in candidates.values():
         for _ in range(warmup):
             fn()
@@ -55,6 +55,17 @@ def interleaved_times(
             fn()
             _sync(device)
             samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def interleaved_times(
+    candidates: dict[str, Callable[[], object]],
+    rounds: int = 10,
+    warmup: int = 2,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """Median seconds per call of each candidate, timed by :func:`interleaved_samples`."""
+    samples = interleaved_samples(candidates, rounds, warmup, device)
     return {name: statistics.median(times) for name, times in samples.items()}
 
 

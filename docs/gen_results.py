@@ -534,6 +534,48 @@ def watch_archive() -> str:
                    "yes" if results["same_timelines"] else "NO"] for n, r in results["processes"].items()])
 
 
+# ---- real footage (benchmarks/darkness.py, benchmarks/real_cpu_route.py) ----
+
+DARKNESS_LABELS = {
+    "luma_mean": "luma mean", "luma_median": "luma median", "luma_p99": "luma 99th percentile (highlights)",
+    "luma_sd": "luma sd (spatial and temporal)", "below_0.02": "pixels below 0.02 (crushed black)",
+    "above_0.5": "pixels above 0.5 (light sources)", "temporal_noise": "temporal noise in still pixels",
+    "chroma_sd": "chroma sd (Cb, Cr)", "blue_red": "blue / red (colour cast)",
+    "blockiness": "blockiness (8-px grid step ratio)",
+}
+
+
+def darkness() -> str:
+    """Real clips beside the generator's default dark set: mean over clips (10-90 % range)."""
+    results = load("darkness")
+
+    def cell(side: dict) -> str:
+        return f"{side['mean']:.4f} ({side['p10']:.4f}-{side['p90']:.4f})"
+
+    return table(
+        ["statistic", f"real ({results['clips']['real']} clips)",
+         f"generated default ({results['clips']['generated']})", "gen / real", "within tolerance"],
+        [[DARKNESS_LABELS.get(name, name), cell(stat["real"]), cell(stat["generated"]),
+          f"{stat['ratio']:.2f}", "yes" if stat["within_tolerance"] else "no"]
+         for name, stat in results["statistics"].items()])
+
+
+def real_cpu_route() -> str:
+    """The CPU route on ARID-6 with scene-grouped splits: both stages from Jester weights and scratch."""
+    results = load("real_cpu_route")
+    tested = results["clips"]["test"]
+    rows = []
+    for start, label in (("weights", "Jester 3D-ShuffleNet"), ("scratch", "scratch")):
+        for stage, run in results["runs"][start].items():
+            top1 = run["test"]["test/top1"]
+            rows.append([label, stage, f"**{pct(top1, 1)} %** ({round(top1 * tested)} / {tested})",
+                         f"{pct(run['mean_class_top1'], 1)} %",
+                         f"{pct(run['train_last_epoch']['train/top1'], 1)} %",
+                         f"{run['fit_seconds'] / 60:.1f} min"])
+    header = ["start", "stage", "test top-1", "mean class top-1", "train top-1 (last epoch)", "fit"]
+    return table(header, rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     f.__name__: f
     for f in (
@@ -558,6 +600,8 @@ TABLES: dict[str, Callable[[], str]] = {
         events_background,
         watch_streams,
         watch_archive,
+        darkness,
+        real_cpu_route,
     )
 }
 

@@ -89,7 +89,8 @@ def backbones_table() -> str:
         with torch.device("meta"):  # sizes without allocating or initialising a single weight
             net = create_backbone(name, num_classes=1).net
         params = sum(p.numel() for p in net.parameters()) / 1e6
-        weights = sorted(n for n, (backbone, _) in _PUBLISHED.items() if backbone == name)
+        weights = sorted(n for n, (owner, *_) in _PUBLISHED.items()
+                         if (owner.name, owner.kind) == (name, "backbone"))
         weights += ["kinetics400"] if spec.kinetics_weights else []
         frames = f"exactly {spec.fixed_frames}" if spec.fixed_frames else spec.min_frames
         crop = f"exactly {spec.fixed_size}" if spec.fixed_size else spec.min_size

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from dlkdd.backbones.published import is_published, published_weights
 from dlkdd.cli import main
 from dlkdd.data import DarkVideoDataModule
 from dlkdd.data.synthetic import BRIGHT_CLASS_NAMES
@@ -29,12 +31,17 @@ def test_configs_are_shipped():
 
 def _write_enhancer_checkpoint(declared: dict) -> None:
     """A config whose enhancer reads the checkpoint an earlier run writes (teacher_zero_dce.yaml after
-    enhancer.yaml) gets a real, untrained file of the network it names at that relative path."""
+    enhancer.yaml) gets a real, untrained file of the network it names at that relative path; one that
+    names published weights (zero_dce_sice) finds such a file in the torch hub cache, as after a download
+    (tests/test_weights_download.py downloads the real file)."""
     data = declared.get("data")
     checkpoint = (data.get("enhancer_options") or {}).get("checkpoint") if isinstance(data, dict) else None
     if checkpoint:
-        Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(create_enhancer(data["enhancer"]).state_dict(), checkpoint)  # the network it names
+        path = Path(checkpoint)
+        if is_published(checkpoint):
+            path = published_weights(checkpoint, data["enhancer"], None).cache_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(create_enhancer(data["enhancer"]).state_dict(), path)  # the network it names
 
 
 def _write_pretrained_checkpoint(declared: dict) -> None:
@@ -49,8 +56,17 @@ def _write_pretrained_checkpoint(declared: dict) -> None:
         save_as_fit_would(module, Path(checkpoint))
 
 
+@pytest.fixture
+def hub_cache(tmp_path: Path) -> Iterator[Path]:
+    """An empty torch hub cache: no config test sees (or fills) the machine's."""
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    yield tmp_path / "hub"
+    torch.hub.set_dir(old)
+
+
 @pytest.mark.parametrize("config", STAGE_YAML, ids=lambda p: str(p.relative_to(CONFIGS)))
-def test_stage_config_instantiates(config: Path, tmp_path, monkeypatch):
+def test_stage_config_instantiates(config: Path, tmp_path, monkeypatch, hub_cache):
     monkeypatch.chdir(tmp_path)  # relative run folders land in tmp
     declared = yaml.safe_load(config.read_text())
     _write_enhancer_checkpoint(declared)

@@ -17,8 +17,9 @@ import torch
 from dlkdd.backbones import IG65M, create_backbone, get_backbone_spec, kinetics_weights_file
 from dlkdd.backbones.published import MIRROR_VARIABLE, published_weights, register_published_weights
 from dlkdd.cli import main
+from dlkdd.enhance import create_enhancer
 
-from .conftest import CONFIGS
+from .conftest import CONFIGS, shared_file
 from .test_backbones import _trained_tiny
 
 IG65M_RELEASE = "https://github.com/moabitcoin/ig65m-pytorch/releases/download/v1.0.0/"
@@ -139,6 +140,7 @@ def test_offline_the_error_names_the_file_the_folder_and_the_url(hub_dir, monkey
     message = str(error.value)
     assert "'r3d_18-b3b3357e.pth'" in message and f"'{hub_dir}'" in message
     assert "http://127.0.0.1:9/r3d_18-b3b3357e.pth" in message and MIRROR_VARIABLE in message
+    assert "from scratch with --model.init_args.pretrained null" in message  # the way on without it
     path, url = kinetics_weights_file(get_backbone_spec("r3d_18").kinetics_weights)
     assert url == "https://download.pytorch.org/models/r3d_18-b3b3357e.pth" and path == hub_dir / path.name
 
@@ -183,3 +185,52 @@ def test_the_arid_teacher_config_downloads_its_weights_verifies_them_and_trains(
     assert len(loads) == 1 and f"Loaded {len(state) - 2} tensors from '{hub_dir / file_name}'" in loads[0]
     assert "a new head for 11 classes" in loads[0]  # ARID's 11, replacing the stand-in's 400
     assert "val/top1" in fit.trainer.callback_metrics
+
+
+# The authors' Zero-DCE (Li-Chongyi/Zero-DCE Zero-DCE_code/snapshots/Epoch99.pth), SHA-256 a4395acb...
+ZERO_DCE_FILE = "zero_dce_Epoch99-a4395acb.pth"
+
+
+def test_zero_dce_sice_is_the_authors_epoch99_stored_under_its_checksum():
+    weights = published_weights("zero_dce_sice", "zero_dce_v1", None)
+    assert weights.url == ("https://raw.githubusercontent.com/Li-Chongyi/Zero-DCE/master/Zero-DCE_code/"
+                           "snapshots/Epoch99.pth")
+    assert weights.file_name == ZERO_DCE_FILE and weights.cache_path.name == ZERO_DCE_FILE
+    with pytest.raises(ValueError, match=r"of enhancer 'zero_dce_v1'.*--data.enhancer zero_dce_v1 \(got"):
+        create_enhancer("zero_dce", checkpoint="zero_dce_sice")  # Zero-DCE++ is another network
+
+
+def test_the_authors_zero_dce_downloads_by_name_checks_its_sha256_and_brightens(server, hub_dir):
+    real = shared_file("weights/zero_dce_Epoch99.pth").read_bytes()
+    assert hashlib.sha256(real).hexdigest().startswith("a4395acb")
+    server.files[ZERO_DCE_FILE] = real
+
+    enhancer = create_enhancer("zero_dce_v1", checkpoint="zero_dce_sice")
+
+    assert server.requests == [ZERO_DCE_FILE] and (hub_dir / ZERO_DCE_FILE).read_bytes() == real
+    released = torch.load(io.BytesIO(real), map_location="cpu", weights_only=True)
+    assert all(torch.equal(enhancer.state_dict()[k], v) for k, v in released.items())
+    dark = torch.rand(1, 3, 2, 32, 32) * 0.1
+    with torch.no_grad():
+        assert enhancer(dark).mean() > 2 * dark.mean()  # the released curves lift a dark clip
+    create_enhancer("zero_dce_v1", checkpoint="zero_dce_sice")
+    assert server.requests == [ZERO_DCE_FILE]  # the second time from the cache
+
+
+def test_zero_dce_bytes_of_another_checksum_are_refused_and_leave_nothing(server, hub_dir):
+    server.files[ZERO_DCE_FILE] = _weights_file({"e_conv1.weight": torch.zeros(32, 3, 3, 3)})[0]
+    with pytest.raises(ValueError, match=r"'zero_dce_sice' downloaded from .* not match their checksum"):
+        create_enhancer("zero_dce_v1", checkpoint="zero_dce_sice")
+    assert list(hub_dir.iterdir()) == []
+
+
+def test_offline_zero_dce_names_the_option_the_file_to_place_and_the_ways_on(hub_dir, monkeypatch):
+    monkeypatch.setenv(MIRROR_VARIABLE, "http://127.0.0.1:9")  # the discard port: nothing listens
+    with pytest.raises(FileNotFoundError) as error:
+        create_enhancer("zero_dce_v1", checkpoint="zero_dce_sice")
+    message = str(error.value)
+    assert "'zero_dce_sice' (--data.enhancer_options.checkpoint)" in message
+    assert f"in the folder '{hub_dir}' as '{ZERO_DCE_FILE}'" in message
+    assert "renamed: the publisher calls it 'Epoch99.pth'" in message
+    assert "raw.githubusercontent.com/Li-Chongyi/Zero-DCE" in message and MIRROR_VARIABLE in message
+    assert "a local file" in message and "--data.enhancer gic" in message

@@ -1,7 +1,7 @@
 """Video backbones shared by teacher and student: ``create_backbone(name, num_classes, pretrained)``."""
 
 # Importing the entry modules fills the registry.
-from dlkdd.backbones import tiny, torchvision_nets  # noqa: F401
+from dlkdd.backbones import efficient3d, tiny, torchvision_nets  # noqa: F401
 from dlkdd.backbones.features import captured_output, forward_with_features, stage_channels, stage_name
 from dlkdd.backbones.published import IG65M, KINETICS400, kinetics_weights_file
 from dlkdd.backbones.registry import (

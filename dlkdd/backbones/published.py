@@ -1,4 +1,6 @@
-"""Published weights by name (``pretrained: <name>``), fetched into the torch hub cache with a checksum.
+"""Published weights by name, fetched into the torch hub cache with a checksum.
+
+Backbones (``--model.init_args.pretrained <name>``):
 
 * ``kinetics400``: torchvision's Kinetics-400 weights of the backbone (its ``kinetics_weights`` entry).
 * ``ig65m_8`` / ``ig65m_32``: R(2+1)D-34 pretrained on IG-65M (65 M Instagram videos) on 8- or 32-frame
@@ -6,9 +8,16 @@
   Caffe2 models as converted by moabitcoin/ig65m-pytorch (its v1.0.0 release, the files DarkLight and the
   later ARID results start from); for the ``r2plus1d_34`` backbone only.
 
-Every file is named ``<stem>-<first 8 hex digits of its SHA-256>.pth`` (torch hub's convention), so the
-name is the checksum. Files come from their publisher's URL, or from ``$DLKDD_WEIGHTS_URL/<file name>``
-when that variable is set (a mirror on a cluster without internet, or a test server).
+Enhancers (``--data.enhancer_options '{checkpoint: <name>}'``):
+
+* ``zero_dce_sice``: the authors' Zero-DCE weights (Guo, Li et al., CVPR 2020; trained on SICE), github
+  Li-Chongyi/Zero-DCE ``Zero-DCE_code/snapshots/Epoch99.pth``, for the ``zero_dce_v1`` enhancer.
+
+Every file is stored as ``<stem>-<first 8 hex digits of its SHA-256>.pth`` (torch hub's convention), so the
+name is the checksum. Files whose publisher names them otherwise (Zero-DCE's ``Epoch99.pth``) get such a
+name here: the publisher's URL is fetched, the bytes are checked against the name's digest and kept under
+it. Files come from their publisher's URL, or from ``$DLKDD_WEIGHTS_URL/<file name>`` when that variable is
+set (a mirror on a cluster without internet, or a test server), where the file name is the hashed one.
 :func:`register_published_weights` adds a name of one's own.
 """
 
@@ -36,20 +45,53 @@ IG65M = {
     "ig65m_kinetics_32": "r2plus1d_34_clip32_ft_kinetics_from_ig65m-ade133f1.pth",  # 400 Kinetics classes
 }
 IG65M_BACKBONE = "r2plus1d_34"
+# The authors' Zero-DCE (default branch of Li-Chongyi/Zero-DCE), stored as zero_dce_Epoch99-<sha256[:8]>.
+ZERO_DCE = {"zero_dce_sice": ("https://raw.githubusercontent.com/Li-Chongyi/Zero-DCE/master/Zero-DCE_code/"
+                              "snapshots/Epoch99.pth", "zero_dce_Epoch99-a4395acb.pth")}
+ZERO_DCE_ENHANCER = "zero_dce_v1"
 _HASH = re.compile(r"-([a-f0-9]{8,})\.")
-# name -> (backbone, URL): weights published for one backbone. Filled below; register_published_weights
-# adds one (a lab's own release, a stand-in served to a test).
-_PUBLISHED: dict[str, tuple[str, str]] = {}
+
+
+@dataclass(frozen=True)
+class _Owner:
+    """Who a published file is for, and how a user names it and gets by without it."""
+
+    name: str  # a backbone or an enhancer
+    kind: str  # "backbone" or "enhancer"
+
+    @property
+    def option(self) -> str:
+        backbone = self.kind == "backbone"
+        return "--model.init_args.pretrained" if backbone else "--data.enhancer_options.checkpoint"
+
+    @property
+    def choose(self) -> str:
+        return "--model.init_args.backbone" if self.kind == "backbone" else "--data.enhancer"
+
+    @property
+    def without(self) -> str:
+        if self.kind == "backbone":
+            return f"or train from scratch with {self.option} null"
+        return (f"or give {self.option} a local file (the authors' Epoch99.pth, or an enhancer trained on "
+                "your dark videos with configs/<dataset>/enhancer.yaml), or use --data.enhancer gic, which "
+                "needs no weights")
+
+
+# name -> (owner, URL, file name): weights published for one backbone or enhancer. Filled below;
+# register_published_weights adds one (a lab's own release, a stand-in served to a test).
+_PUBLISHED: dict[str, tuple[_Owner, str, str]] = {}
 
 
 @dataclass(frozen=True)
 class PublishedWeights:
-    name: str  # the `pretrained` value
+    name: str  # the `pretrained` (or enhancer `checkpoint`) value
     url: str  # where its publisher serves it
+    stored_as: str | None = None  # the cache / mirror file name, when the URL's is not <stem>-<sha>.<ext>
+    owner: _Owner = _Owner("", "backbone")
 
     @property
     def file_name(self) -> str:
-        return Path(urlparse(self.url).path).name
+        return self.stored_as or Path(urlparse(self.url).path).name
 
     @property
     def cache_path(self) -> Path:
@@ -62,16 +104,25 @@ class PublishedWeights:
         return f"{mirror.rstrip('/')}/{self.file_name}" if mirror else self.url
 
 
-def register_published_weights(name: str, backbone: str, url: str) -> None:
-    """Make ``pretrained: <name>`` fetch `url` for `backbone`. The file name must end in
-    ``-<SHA-256 prefix>.<ext>`` (torch hub's convention): that is the checksum a download must match."""
-    if not _HASH.search(Path(urlparse(url).path).name):
-        raise ValueError(f"Published weights {url}: the file name carries no '-<sha256 prefix>.' checksum.")
-    _PUBLISHED[name] = (backbone, url)
+def register_published_weights(
+    name: str, owner: str, url: str, file_name: str | None = None, kind: str = "backbone"
+) -> None:
+    """Make ``pretrained: <name>`` (``kind="backbone"``) or an enhancer's ``checkpoint: <name>``
+    (``kind="enhancer"``) fetch `url` for `owner`. The file name (the URL's, or `file_name`, under which
+    it is cached and mirrored) must end in ``-<SHA-256 prefix>.<ext>`` (torch hub's convention): that is the
+    checksum a download must match."""
+    stored_as = file_name or Path(urlparse(url).path).name
+    if not _HASH.search(stored_as):
+        raise ValueError(f"Published weights {url}: the file name {stored_as!r} carries no "
+                         "'-<sha256 prefix>.' checksum; pass file_name='<stem>-<first 8 hex digits of its "
+                         "sha256>.pth'.")
+    _PUBLISHED[name] = (_Owner(owner, kind), url, stored_as)
 
 
 for _name, _file in IG65M.items():
     register_published_weights(_name, IG65M_BACKBONE, _IG65M_RELEASE + _file)
+for _name, (_url, _file) in ZERO_DCE.items():
+    register_published_weights(_name, ZERO_DCE_ENHANCER, _url, _file, kind="enhancer")
 
 
 def kinetics_weights_file(weights_name: str) -> tuple[Path, str]:
@@ -82,6 +133,14 @@ def kinetics_weights_file(weights_name: str) -> tuple[Path, str]:
 
 def is_published(pretrained: str | None) -> bool:
     return pretrained == KINETICS400 or pretrained in _PUBLISHED
+
+
+def enhancer_weights(checkpoint: str, enhancer: str) -> Path | None:
+    """The cached (downloaded when absent) file of a published enhancer `checkpoint` name, else None (a
+    path, read as it is)."""
+    if checkpoint not in _PUBLISHED:
+        return None
+    return fetch(published_weights(checkpoint, enhancer, None))
 
 
 def published_weights(pretrained: str, backbone: str, kinetics_weights: str | None) -> PublishedWeights:
@@ -96,13 +155,13 @@ def published_weights(pretrained: str, backbone: str, kinetics_weights: str | No
                 + "pass a local checkpoint path as pretrained=<path> instead."
             )
         return PublishedWeights(pretrained, torchvision.models.get_weight(kinetics_weights).url)
-    owner, url = _PUBLISHED[pretrained]
-    if backbone != owner:
+    owner, url, stored_as = _PUBLISHED[pretrained]
+    if backbone != owner.name:
         raise ValueError(
-            f"--model.init_args.pretrained {pretrained}: these are weights of backbone '{owner}'; use them "
-            f"with --model.init_args.backbone {owner} (got '{backbone}')."
+            f"{owner.option} {pretrained}: these are weights of {owner.kind} '{owner.name}'; use them "
+            f"with {owner.choose} {owner.name} (got '{backbone}')."
         )
-    return PublishedWeights(pretrained, url)
+    return PublishedWeights(pretrained, url, stored_as, owner)
 
 
 def fetch(weights: PublishedWeights, progress: bool = True) -> Path:
@@ -123,9 +182,12 @@ def fetch(weights: PublishedWeights, progress: bool = True) -> Path:
             "retry, or check what that URL serves."
         ) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+        renamed = "" if weights.stored_as is None else \
+            f" (renamed: the publisher calls it '{Path(urlparse(weights.url).path).name}')"
         raise FileNotFoundError(
-            f"Weights '{weights.name}' are not in the torch hub cache and could not be downloaded from {url} "
-            f"({err}). Without internet access, download the file '{weights.file_name}' on another machine "
-            f"and place it in the folder '{path.parent}', or set {MIRROR_VARIABLE} to a server that has it."
+            f"Weights '{weights.name}' ({weights.owner.option}) are not in the torch hub cache and could not "
+            f"be downloaded from {url} ({err}). Without internet access, download {weights.url} on another "
+            f"machine and place it in the folder '{path.parent}' as '{weights.file_name}'{renamed}, or set "
+            f"{MIRROR_VARIABLE} to a server that has it, {weights.owner.without}."
         ) from None
     return path

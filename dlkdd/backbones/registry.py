@@ -1,8 +1,9 @@
 """One registry of video backbones shared by teacher and student (in the style of timm's ``_registry``).
 
-Entry modules (``torchvision_nets``, ``tiny``) register a builder per name with :func:`register_backbone`;
-:func:`create_backbone` builds one by name, optionally loads weights, and wraps it in a :class:`Backbone`
-that owns input normalisation and the task head, so every model in the package sees the same interface.
+Entry modules (``torchvision_nets``, ``efficient3d``, ``tiny``) register a builder per name with
+:func:`register_backbone`; :func:`create_backbone` builds one by name, optionally loads weights, and wraps
+it in a :class:`Backbone` that owns input normalisation and the task head, so every model in the package
+sees the same interface.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class BackboneSpec:
     feature_dim: int  # width of the pre-logit features
     fixed_frames: int | None = None  # set when the net only runs at exactly this clip length
     fixed_size: int | None = None  # set when the net only runs at exactly this crop size
+    frame_multiple: int = 1  # clip lengths must be a multiple of this (3D-ShuffleNet v1: 16)
     # Dotted name, relative to the Backbone (so ``backbone.get_submodule(spec.last_stage)`` works), of the
     # module whose output is the last feature map (B, C, T', H', W') or token map; feature distillation
     # hooks here.
@@ -49,6 +51,7 @@ class _Entry:
     builder: Builder
     spec: BackboneSpec
     head: str  # attribute of the built model holding its classifier, replaced by nn.Identity
+    source_head: str  # the classifier's Linear as checkpoints name it (`head`, or inside it: "classifier.1")
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -86,6 +89,12 @@ class Backbone(nn.Module):
         spec = self.spec
         _check_dim(self.name, "clip_len", "frames", clip_len, spec.min_frames, spec.fixed_frames)
         _check_dim(self.name, "crop_size", "px crops", crop_size, spec.min_size, spec.fixed_size)
+        if clip_len % spec.frame_multiple:
+            raise ValueError(
+                f"Backbone '{self.name}' only runs on a multiple of {spec.frame_multiple} frames, got "
+                f"clip_len={clip_len}; set the data option clip_len to {spec.frame_multiple}, "
+                f"{2 * spec.frame_multiple}, ..."
+            )
 
 
 def _check_dim(name: str, option: str, unit: str, value: int, minimum: int, fixed: int | None) -> None:
@@ -101,10 +110,15 @@ def _check_dim(name: str, option: str, unit: str, value: int, minimum: int, fixe
         )
 
 
-def register_backbone(name: str, spec: BackboneSpec, head: str = "fc") -> Callable[[Builder], Builder]:
-    """Decorator registering ``builder() -> nn.Module`` (a model with its original classifier in ``head``)."""
+def register_backbone(
+    name: str, spec: BackboneSpec, head: str = "fc", source_head: str | None = None
+) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder() -> nn.Module`` (a model with its original classifier in ``head``).
+    ``source_head``: the Linear's name in the model's checkpoints when ``head`` wraps it (e.g. a
+    Sequential(Dropout, Linear) ``classifier`` -> "classifier.1"), so a head of the same class count loads."""
 
-    return register_into(_REGISTRY, "backbone", name, lambda builder: _Entry(builder, spec, head))
+    return register_into(_REGISTRY, "backbone", name,
+                         lambda builder: _Entry(builder, spec, head, source_head or head))
 
 
 def list_backbones() -> list[str]:
@@ -155,4 +169,4 @@ def load_pretrained(backbone: Backbone, pretrained: str) -> LoadReport:
     path = pretrained
     if is_published(pretrained):
         path = fetch(published_weights(pretrained, backbone.name, entry.spec.kinetics_weights))
-    return load_checkpoint(backbone, path, source_head=entry.head)
+    return load_checkpoint(backbone, path, source_head=entry.source_head)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dlkdd.backbones.published import enhancer_weights
 from dlkdd.enhance.classic import per_frame
 from dlkdd.enhance.registry import register_enhancer
 
@@ -149,11 +150,13 @@ def upscaled(curve_map: Tensor, frames: Tensor) -> Tensor:
 def read_checkpoint(
     path: str, name: str = "zero_dce", hint: str = TRAIN_HINT
 ) -> tuple[dict[str, Tensor], dict]:
-    """(ZeroDCE weights, training options) in `path`: a raw state_dict with no options, or a Lightning
+    """(ZeroDCE weights, training options) in `path` (or in the file of a published name, see
+    dlkdd.backbones.published): a raw state_dict with no options, or a Lightning
     checkpoint's 'state_dict' with the 'enhancer.' prefix stripped and its 'hyper_parameters'. A raw
     state_dict saved from an nn.DataParallel ('module.' before every key) is read as the plain one."""
+    published = enhancer_weights(path, name)  # a published name ("zero_dce_sice"): its cached file
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(published or path, map_location="cpu", weights_only=True)
     except FileNotFoundError as err:
         raise FileNotFoundError(
             f"{name}: checkpoint {path!r} not found (option --data.enhancer_options.checkpoint); {hint}"

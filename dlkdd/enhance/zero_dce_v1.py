@@ -4,11 +4,13 @@ CVPR 2020), the network as released in github Li-Chongyi/Zero-DCE (Zero-DCE_code
 parameters), whose last layer gives 24 curve maps, one (R, G, B) map per iteration, applied 8 times.
 
 The parameters have the released names (``e_conv1`` ... ``e_conv7``), so the authors' weights file
-(``snapshots/Epoch99.pth``, a plain state_dict) loads as it is:
-``--data.enhancer zero_dce_v1 --data.enhancer_options '{checkpoint: Epoch99.pth}'``. It also trains on a
-dataset's own dark video with the same non-reference losses and EnhancerModule (``network: zero_dce_v1``).
-The released curve is written x + r * (x^2 - x), i.e. LE(x) = x - r * x * (1 - x): its sign is kept so the
-released weights brighten as they did there. DL-KDD's teacher view is this network.
+(``snapshots/Epoch99.pth``, a plain state_dict) loads as it is, by name (downloaded once, checksum
+checked: dlkdd.backbones.published) or as a local file:
+``--data.enhancer zero_dce_v1 --data.enhancer_options '{checkpoint: zero_dce_sice}'`` (or ``Epoch99.pth``).
+It also trains on a dataset's own dark video with the same non-reference losses and EnhancerModule
+(``network: zero_dce_v1``). The released curve is written x + r * (x^2 - x), i.e.
+LE(x) = x - r * x * (1 - x): its sign is kept so the released weights brighten as they did there.
+DL-KDD's teacher view is this network.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from dlkdd.enhance.registry import register_enhancer
 from dlkdd.enhance.zero_dce import check_keys, downscaled, read_checkpoint, upscaled
 
 WEIGHTS_HINT = (
-    "use the authors' Zero-DCE_code/snapshots/Epoch99.pth (github.com/Li-Chongyi/Zero-DCE), or train one on "
+    "use the authors' weights by name, checkpoint: zero_dce_sice (downloaded once), or their file "
+    "Zero-DCE_code/snapshots/Epoch99.pth (github.com/Li-Chongyi/Zero-DCE), or train one on "
     "your dark videos with `dlkdd fit --config configs/<dataset>/enhancer.yaml --model.init_args.network "
     "zero_dce_v1` and pass its runs/<dataset>/enhancer/checkpoints/best.ckpt"
 )
@@ -36,7 +39,8 @@ class ZeroDCEV1(nn.Module):
     """Original Zero-DCE enhancer (B,C,T,H,W) -> (B,C,T,H,W); `curves` is the per-image training entry point.
 
     Options:
-        checkpoint: trained weights: the authors' Epoch99.pth (or any state_dict in its layout), or the
+        checkpoint: trained weights: ``zero_dce_sice`` (the authors' Epoch99.pth, downloaded by name), a
+            local file of the authors' (or any state_dict in its layout), or the
             Lightning checkpoint of an EnhancerModule run with network zero_dce_v1. Without one the
             network is randomly initialised (not a useful enhancer).
         scale_factor: estimate the curve maps on frames downscaled by this factor (1, the default, is
