@@ -35,9 +35,7 @@ class GenKDMimic(GenKDRegime):
 
         # The student's CVAE first learns the student's current features (detached: its own step) ...
         cvae_terms, _ = cvae_loss(genkd.cvae, adapted.detach(), student_gate.detach(), options.kl_weight)
-        cvae_optimizer.zero_grad()
-        module.manual_backward(cvae_terms["loss_cvae"])
-        cvae_optimizer.step()
+        self.step(module, cvae_optimizer, cvae_terms["loss_cvae"])
 
         # ... then the student steps on the logit and feature terms, through the updated CVAE.
         losses = self.logit_losses(module, output.logits, teacher_logits, batch["label"])
@@ -49,9 +47,7 @@ class GenKDMimic(GenKDRegime):
             + options.attention_weight * feature_terms["loss_att"]
             + rec_weight * feature_terms["loss_rec"]
         )
-        student_optimizer.zero_grad()
-        module.manual_backward(losses["loss"])
-        student_optimizer.step()
+        self.step(module, student_optimizer, losses["loss"])
         module.lr_schedulers().step()  # per batch, as the automatic mode's "interval: step"
 
         logged = {**losses, **feature_terms, **cvae_terms, "rec_weight": rec_weight}

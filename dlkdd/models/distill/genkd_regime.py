@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from torch import nn
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from torch import Tensor, nn
 
 from dlkdd.backbones.features import stage_channels, stage_name
 from dlkdd.models.distill.frozen_teacher import FrozenTeacher
@@ -47,6 +48,13 @@ class GenKDRegime(Regime):
 
     def training_modules(self, student_channels: int) -> nn.Module:
         raise NotImplementedError
+
+    @staticmethod
+    def step(module: DistillModule, optimizer: LightningOptimizer, loss: Tensor) -> None:
+        """One manual optimization step of `optimizer` on `loss`."""
+        optimizer.zero_grad()
+        module.manual_backward(loss)
+        optimizer.step()
 
     def student_parameters(self, module: DistillModule) -> list[nn.Parameter]:
         """What the student's optimizer steps: everything trainable but the student's CVAE, which has an

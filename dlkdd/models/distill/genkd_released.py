@@ -83,9 +83,7 @@ class GenKDReleased(GenKDRegime):
         terms = released_cvae_terms(module.genkd.cvae, self.teacher.features.cvae, feature_map, gate,
                                     options.kl_weight)
         loss = terms["loss_cvae"] + options.generative_weight * terms["loss_gen"]
-        cvae_optimizer.zero_grad()
-        module.manual_backward(loss)
-        cvae_optimizer.step()
+        self.step(module, cvae_optimizer, loss)
         logged = {"loss_cvae_epoch": loss, **terms}
         module.log_dict({f"train/{name}": value for name, value in logged.items()},
                         batch_size=video.shape[0], prog_bar=True)
@@ -107,9 +105,7 @@ class GenKDReleased(GenKDRegime):
         losses["loss"] = (
             losses["loss"] + rec_weight * terms["loss_rec"] + options.attention_weight * terms["loss_att"]
         )
-        student_optimizer.zero_grad()
-        module.manual_backward(losses["loss"])
-        student_optimizer.step()
+        self.step(module, student_optimizer, losses["loss"])
         module.log_training_step({**losses, **terms, "rec_weight": rec_weight}, output.logits, batch["label"])
 
     def configure_optimizers(self, module: DistillModule):

@@ -76,16 +76,16 @@ class DistillModule(VideoClassifier):
     # The frozen teacher is the regime's, during a fit only; these name it for callbacks and tests.
     @property
     def teacher(self) -> Backbone | None:
-        return None if self.regime.teacher is None else self.regime.teacher.backbone
+        return getattr(self.regime.teacher, "backbone", None)
 
     @property
     def teacher_view(self) -> str | None:
-        return None if self.regime.teacher is None else self.regime.teacher.view
+        return getattr(self.regime.teacher, "view", None)
 
     @property
     def teacher_features(self) -> nn.Module | None:
         """GenKD phase 1's attention head + CVAE of the teacher."""
-        return None if self.regime.teacher is None else self.regime.teacher.features
+        return getattr(self.regime.teacher, "features", None)
 
     @property
     def teacher_targets(self) -> dict | None:
