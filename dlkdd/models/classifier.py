@@ -114,11 +114,15 @@ class VideoClassifier(L.LightningModule):
         if batch is None:
             return None
         losses, logits = self.training_losses(batch)
-        batch_size = logits.shape[0]
-        self.log_dict({f"train/{name}": value for name, value in losses.items()}, batch_size=batch_size,
-                      prog_bar=True)
-        self.train_metrics.update(logits.detach().softmax(dim=-1), batch["label"])
+        self.log_training_step(losses, logits, batch["label"])
         return losses["loss"]
+
+    def log_training_step(self, terms: dict[str, Tensor | float], logits: Tensor, label: Tensor) -> None:
+        """Logs the step's named terms as train/<name> and scores its logits (manual-optimization steps
+        call it too)."""
+        self.log_dict({f"train/{name}": value for name, value in terms.items()}, batch_size=logits.shape[0],
+                      prog_bar=True)
+        self.train_metrics.update(logits.detach().softmax(dim=-1), label)
 
     def _evaluate(self, batch: dict | None, stage: str) -> dict | None:
         """Updates the stage's loss and metrics with the labeled videos; returns every video's
@@ -166,7 +170,11 @@ class VideoClassifier(L.LightningModule):
         self._log_epoch_metrics("test")
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
+        return self.adamw_with_schedule([p for p in self.parameters() if p.requires_grad])
+
+    def adamw_with_schedule(self, params: list[torch.nn.Parameter]) -> dict:
+        """AdamW over `params` with the module's lr and weight decay, its learning rate warmed up then
+        decayed (warmup_cosine) per batch."""
         optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         schedule = warmup_cosine(total, warmup_steps=round(self.hparams.warmup_fraction * total))

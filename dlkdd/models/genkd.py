@@ -177,10 +177,15 @@ class ConditionalVAE(nn.Module):
         return self.decoder(torch.cat([latent, condition], dim=1))
 
 
-def cvae_loss(cvae: ConditionalVAE, feature_map: Tensor, gate: Tensor, kl_weight: float) -> dict[str, Tensor]:
-    reconstruction, kl = cvae(feature_map, gate)
+def cvae_loss(
+    cvae: ConditionalVAE, feature_map: Tensor, gate: Tensor, kl_weight: float, sample: bool | None = None
+) -> tuple[dict[str, Tensor], Tensor]:
+    """The CVAE's own loss (multisegment_loss.py's loss_cvae: MSE + kl_weight * KL) as named terms, and the
+    reconstruction it was computed on (the released CVAE epoch compares it with the teacher CVAE's).
+    `sample` as in ConditionalVAE.forward."""
+    reconstruction, kl = cvae(feature_map, gate, sample=sample)
     recon = F.mse_loss(reconstruction, feature_map)
-    return {"loss_cvae": recon + kl_weight * kl, "loss_cvae_recon": recon, "loss_cvae_kl": kl}
+    return {"loss_cvae": recon + kl_weight * kl, "loss_cvae_recon": recon, "loss_cvae_kl": kl}, reconstruction
 
 
 class FeatureModel(nn.Module):
@@ -198,7 +203,7 @@ class FeatureModel(nn.Module):
         gated = (feature_map * _spread(gate, feature_map)).mean(dim=(2, 3, 4))
         gate_ce = F.cross_entropy(self.gate_classifier(gated), label)
         # The CVAE models the map given the gate; its error must not reshape the gate.
-        terms = cvae_loss(self.cvae, feature_map, gate.detach(), kl_weight)
+        terms, _ = cvae_loss(self.cvae, feature_map, gate.detach(), kl_weight)
         return {"loss": gate_ce + terms["loss_cvae"], "loss_gate": gate_ce, **terms}
 
 
@@ -332,18 +337,11 @@ def released_cvae_terms(
     """The CVAE epoch's terms, unweighted (train_Top_I3D_KD.py, stage 1): the student CVAE's own loss on the
     student's map and gate, and ``loss_gen`` = MSE(its reconstruction, the frozen teacher CVAE's
     reconstruction of the same map given the same gate). Both CVAEs sample their latent, as released."""
-    terms = cvae_loss_sampled(student_cvae, feature_map, gate, kl_weight)
+    terms, reconstruction = cvae_loss(student_cvae, feature_map, gate, kl_weight, sample=True)
     with torch.no_grad():
         teacher_reconstruction, _ = teacher_cvae(feature_map, gate, sample=True)
-    terms["loss_gen"] = F.mse_loss(terms.pop("reconstruction"), teacher_reconstruction)
+    terms["loss_gen"] = F.mse_loss(reconstruction, teacher_reconstruction)
     return terms
-
-
-def cvae_loss_sampled(cvae: ConditionalVAE, feature_map: Tensor, gate: Tensor, kl_weight: float) -> dict:
-    reconstruction, kl = cvae(feature_map, gate, sample=True)
-    recon = F.mse_loss(reconstruction, feature_map)
-    return {"loss_cvae": recon + kl_weight * kl, "loss_cvae_recon": recon, "loss_cvae_kl": kl,
-            "reconstruction": reconstruction}
 
 
 def released_student_terms(
