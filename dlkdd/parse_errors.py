@@ -23,6 +23,17 @@ class CommandLineError(ValueError):
     """A mistake on the command line; the console prints it as one `dlkdd: error:` paragraph."""
 
 
+class CommandParser(ArgumentParser):
+    """argparse for dlkdd's own commands (watch, calibrate, export, quickstart, configs): a mistake is the
+    same one paragraph as a Lightning command's, naming the closest options, not argparse's usage dump."""
+
+    def error(self, message: str):
+        wrong = re.findall(r"(?<![\w-])(--?[A-Za-z][\w.-]*)", message.split(":", 1)[-1])
+        options = [o for action in self._actions for o in action.option_strings]
+        hints = "".join(closest(w, options) for w in wrong if w not in options)
+        raise CommandLineError(f"{self.prog}: {message}.{hints} `{self.prog} --help` lists every option.")
+
+
 def closest(word: str, choices, n: int = 3) -> str:
     found = difflib.get_close_matches(word, sorted(set(choices)), n=n, cutoff=0.6)
     return f" Did you mean {', '.join(found)}?" if found else ""

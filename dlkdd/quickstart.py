@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from dlkdd.cli import main as cli_main
+from dlkdd.parse_errors import CommandParser
 from dlkdd.shipped import SHIPPED
 
 SYNTHETIC_CONFIGS = SHIPPED / "synthetic"  # the package's copy: works installed as in a checkout
@@ -47,7 +48,7 @@ def pretrain(config: Path, overrides: list[str]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Its own options; any other goes to every run."""
-    parser = argparse.ArgumentParser(prog="dlkdd quickstart", description=__doc__)
+    parser = CommandParser(prog="dlkdd quickstart", description=__doc__)
     parser.add_argument("--configs", type=Path, default=SYNTHETIC_CONFIGS,
                         help="folder of the synthetic configs")
     parser.epilog = ("Any other option goes to every run (to pretraining: the --trainer options), e.g. "

@@ -52,7 +52,9 @@ def resolve_config_args(argv: list[str]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from dlkdd.parse_errors import CommandParser  # it reads SHIPPED: imported here, not at the top
+
+    parser = CommandParser(
         prog="dlkdd configs",
         description="Copy the shipped configs (synthetic, arid, arid15, dark48, folder) to DEST/configs, "
         "so the documented `--config configs/...` commands run from DEST and the files can be edited.",

@@ -83,6 +83,13 @@ def test_the_device_report_is_shown_once_per_process():
     (["fitt", "--config", TEACHER], "unknown command 'fitt'. Did you mean fit? Commands: fit, validate"),
     (["fit", "--config", TEACHER, "--trainer.max_epochs", "many"], "--trainer.max_epochs many: expected int"),
     (["predict", "--config", TEACHER, "--top_kk", "3"], "unknown option --top_kk. Did you mean --top_k?"),
+    # dlkdd's own commands (argparse) say it the same way
+    (["watch", "night.mp4", "--ckpt_path", "best.ckpt", "--hopp", "1"],
+     "dlkdd watch: unrecognized arguments: --hopp 1. Did you mean --hop"),
+    (["calibrate", "night.mp4", "--ckpt_path", "best.ckpt", "--outptu", "s.json"],
+     "dlkdd calibrate: unrecognized arguments: --outptu s.json. Did you mean --output"),
+    (["export", "--output", "student.onnx"],
+     "dlkdd export: the following arguments are required: --ckpt_path"),
 ])
 def test_a_mistyped_command_line_is_one_paragraph_naming_the_closest_choices(
         argv, said, tmp_path, monkeypatch, capsys):

@@ -30,6 +30,7 @@ from dlkdd.data.sampling import uniform_clips
 from dlkdd.data.sources import VIDEO_SUFFIXES, make_source
 from dlkdd.inference.clip_model import ClipModel, ClipSpec, InferenceGraph, TorchClipModel, load_clip_model
 from dlkdd.inference.exported import ONNX_SUFFIX, TORCHSCRIPT_SUFFIXES, file_metadata, require
+from dlkdd.parse_errors import CommandParser
 
 HELP = """\
 Export a checkpoint to ONNX or TorchScript and verify the file against PyTorch. Examples:
@@ -171,7 +172,7 @@ def describe(path: Path, spec: ClipSpec, output_kind: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlkdd export", description=HELP,
+    parser = CommandParser(prog="dlkdd export", description=HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt_path", type=Path, required=True, help="a checkpoint written by `dlkdd fit`")
     parser.add_argument("--format", choices=list(FORMATS), default=None,

@@ -30,6 +30,7 @@ import dlkdd
 from dlkdd.checkpointing import load_checkpoint, save_atomically
 from dlkdd.data.sources import background_index
 from dlkdd.inference import ClipModel, load_clip_model
+from dlkdd.parse_errors import CommandParser
 from dlkdd.watch.events import EventTracker, NoAction
 from dlkdd.watch.pipeline import WatchOptions, watch
 from dlkdd.watch.scoring import detection_report, event_scores
@@ -196,7 +197,7 @@ def _row(name: str, f: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dlkdd calibrate", description=__doc__,
+    p = CommandParser(prog="dlkdd calibrate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recordings", nargs="+", type=Path, metavar="RECORDING", help="annotated recordings")
     p.add_argument("--ckpt_path", "--model_file", dest="model_file", type=Path, required=True,

@@ -50,6 +50,7 @@ from tqdm import tqdm
 
 from dlkdd.enhance import create_enhancer
 from dlkdd.inference import load_clip_model
+from dlkdd.parse_errors import CommandParser
 from dlkdd.watch.archive import gather, is_complete, join_process_group, total_line, write_summary
 from dlkdd.watch.calibrate import SETTINGS_KEYS, read_settings
 from dlkdd.watch.multiplex import Camera, watch_many
@@ -58,7 +59,7 @@ from dlkdd.watch.source import is_live, list_recordings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dlkdd watch", description=__doc__,
+    p = CommandParser(prog="dlkdd watch", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="SOURCE", nargs="*",
                    help="a video file, a folder of videos, or a live stream; several live streams are "
