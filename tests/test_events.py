@@ -244,7 +244,8 @@ def test_the_generated_dark_set_gains_background_clips_with_distractors(tmp_path
 
     config = str(CONFIGS / "synthetic/baseline.yaml")
     common = [*tiny_data_args(root), f"--data.synthetic={json.dumps(asdict(tiny))}",
-              "--data.clip_store=false", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false", "--trainer.logger=false",
+              "--data.clip_store=false", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false",
+              "--trainer.logger=false",
               f"--trainer.callbacks.dirpath={tmp_path / 'ckpt'}"]
     fit = cli_main(["fit", "--config", config, *common, "--trainer.max_epochs=1"])
     best = fit.trainer.checkpoint_callback.best_model_path
