@@ -499,8 +499,9 @@ def events() -> str:
 def events_background() -> str:
     """The students, defaults and calibrated: what the background class changes."""
     rows = []
-    for name, student in (("events", "distilled, no background"), ("events_background_class",
-                                                                     "with background class")):
+    for name, student in (("events", "distilled, no background"),
+                          ("events_background_class", "with background class"),
+                          ("events_distractor_background", "background class with the distractors")):
         for key in ("defaults", "calibrated"):
             rows.append([f"{student}, {key}", *event_cells(load(name)["figures"][key])])
     return table(["student, event settings", *EVENT_HEADER], rows)
@@ -512,7 +513,7 @@ def events_distractor_background() -> str:
     results = load("events_distractor_background")
     labels = {"defaults": "defaults", "calibrated": "calibrated on the tuning hour (F1 alone)"}
     labels |= {f"calibrated_fa{budget:g}": f"calibrated on the tuning hour + an empty night, <= {budget:g} "
-               "false alarm / hour" for budget in results["max_false_alarms"]}
+               f"false alarm{'s' if budget != 1 else ''} / hour" for budget in results["max_false_alarms"]}
     speed = f"{results['recordings']['test']['x_realtime']:.0f}x"
     return table(["event settings", *EVENT_HEADER, "x real time"],
                  [[label, *event_cells(results["figures"][key]), speed] for key, label in labels.items()])
