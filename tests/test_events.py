@@ -16,6 +16,7 @@ from dlkdd.cli import main as cli_main
 from dlkdd.data.sources import BACKGROUND, background_index, make_source
 from dlkdd.data.synthetic import (
     CLASS_NAMES,
+    MARKER_NAME,
     SPLITS,
     SyntheticConfig,
     generate_dataset,
@@ -240,7 +241,8 @@ def test_the_generated_dark_set_gains_background_clips_with_distractors(tmp_path
         distracted = render_background_clip(k, np.random.default_rng(7), clip)
         assert np.abs(distracted - empty).max() > 0.05, kind
     assert not SyntheticConfig().background_ratio
-    assert not (tiny_dataset_without(tmp_path) / BACKGROUND).exists()
+    plain = tiny_dataset_without(tmp_path)  # off: no folder, and the marker of datasets made before it
+    assert not (plain / BACKGROUND).exists() and "background_ratio" not in (plain / MARKER_NAME).read_text()
 
     config = str(CONFIGS / "synthetic/baseline.yaml")
     common = [*tiny_data_args(root), f"--data.synthetic={json.dumps(asdict(tiny))}",

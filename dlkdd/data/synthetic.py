@@ -14,6 +14,9 @@ Two corpora come from the same machinery (sprites, backgrounds, lighting, distra
 - "dark" (`CLASS_NAMES`): the target dataset, degraded to night-time video;
 - "bright" (`BRIGHT_CLASS_NAMES`): the pretraining corpus, the "Kinetics" of this generated world:
   other motions, well lit and clean (8-bit sRGB of the clean frames, no sensor noise), and larger.
+
+With `background_ratio`, the dark set also holds the reserved `background` class: empty night scenes,
+most with one of the night's usual false alarms (`DISTRACTORS`, shared with dlkdd.data.synthetic_long).
 """
 
 from __future__ import annotations
