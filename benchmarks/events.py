@@ -7,7 +7,10 @@ another recording seed, side by side.
 
 Three recordings (dlkdd.data.synthetic_long, written once into --work and reused): a tuning one (seed
 --tune_seed) and a test one (--test_seed), actions separated by gaps of --gap seconds with distractors in
-half of them, and an empty night (no action, a distractor in every gap). The model runs once over each
+half of them, and an empty night (no action, a distractor in every gap). With --max_false_alarms, a
+fourth: an empty night for tuning (--empty_tune_seed, --empty_tune_duration), and one more calibration
+per budget, on the tuning recording and that night together (F1 within the budget of false alarms per
+hour on the night; `dlkdd calibrate --max_false_alarms`). The model runs once over each
 (the watch pipeline: decode, windows, model), its window probabilities are kept, and events are replayed
 at each setting (dlkdd.watch.calibrate). Reported on the test recording: frame accuracy (action or none),
 event precision / recall / F1 at tIoU 0.5, mAP at tIoU 0.3 / 0.5 / 0.7 (THUMOS protocol), false alarms
@@ -60,6 +63,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--tune_seed", type=int, default=1)
     p.add_argument("--test_seed", type=int, default=2)
     p.add_argument("--empty_seed", type=int, default=3)
+    p.add_argument("--max_false_alarms", type=float, nargs="*", default=[],
+                   help="false-alarm budgets per hour: calibrate also with an empty tuning night, per budget")
+    p.add_argument("--empty_tune_seed", type=int, default=4, help="the empty night calibration tunes on")
+    p.add_argument("--empty_tune_duration", type=float, default=None, help="its seconds (default --duration)")
     p.add_argument("--hop", default="0.5s")
     p.add_argument("--threads", type=int, default=2, help="torch threads (the issue's 2 CPU cores)")
     p.add_argument("--work", type=Path, default=None, help="where the recordings go (reused; default: temp)")
@@ -69,14 +76,18 @@ def main(argv: list[str] | None = None) -> dict:
     work = args.work or Path(tempfile.mkdtemp(prefix="dlkdd-events-bench-"))
     work.mkdir(parents=True, exist_ok=True)
 
-    def config(seed: int, actions: bool = True) -> LongVideoConfig:
-        return LongVideoConfig(duration=args.duration, fps=args.fps, height=args.size[0], width=args.size[1],
-                               segment=tuple(args.segment), gap=tuple(args.gap), seed=seed,
+    def config(seed: int, actions: bool = True, duration: float | None = None) -> LongVideoConfig:
+        return LongVideoConfig(duration=duration or args.duration, fps=args.fps, height=args.size[0],
+                               width=args.size[1], segment=tuple(args.segment), gap=tuple(args.gap),
+                               seed=seed,
                                distractors=0.5 if actions else 1.0, actions=actions)
 
     videos, rendering = {}, {}
-    for name, cfg in (("tune", config(args.tune_seed)), ("test", config(args.test_seed)),
-                      ("empty", config(args.empty_seed, actions=False))):
+    wanted = [("tune", config(args.tune_seed)), ("test", config(args.test_seed)),
+              ("empty", config(args.empty_seed, actions=False))]
+    if args.max_false_alarms:
+        wanted.append(("empty_tune", config(args.empty_tune_seed, False, args.empty_tune_duration)))
+    for name, cfg in wanted:
         videos[name], rendering[name] = recording(work, name, cfg)
     model = load_clip_model(args.ckpt_path)
     names = list(model.spec.class_names)
@@ -89,6 +100,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     began = time.perf_counter()
     settings = {"defaults": default_settings(), "calibrated": search([observed["tune"]], names)}
+    for budget in args.max_false_alarms:
+        settings[f"calibrated_fa{budget:g}"] = search([observed["tune"], observed["empty_tune"]], names,
+                                                      max_false_alarms=budget)
     search_seconds = time.perf_counter() - began
     test, empty = observed["test"], observed["empty"]
     results = {"settings": settings, "figures": {}}
@@ -100,6 +114,9 @@ def main(argv: list[str] | None = None) -> dict:
         results["figures"][which] = {"test": on_test, "empty_false_alarms_per_hour":
                                      on_empty["false_alarms_per_hour"], "empty_events": on_empty["events"],
                                      "tune_event_f1": on_tune["event_f1"]}
+        if "empty_tune" in observed:
+            results["figures"][which]["empty_tune_false_alarms_per_hour"] = figures(
+                [observed["empty_tune"]], chosen, names)["pooled"]["false_alarms_per_hour"]
         rows.append([which, f"{100 * on_test['frame_accuracy']:.1f}", f"{on_test['event_precision']:.2f}",
                      f"{on_test['event_recall']:.2f}", f"{on_test['event_f1']:.2f}",
                      *(f"{100 * on_test[f'map@{t}']:.1f}" for t in (0.3, 0.5, 0.7)),
@@ -113,11 +130,12 @@ def main(argv: list[str] | None = None) -> dict:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "note": args.note,
         "checkpoint": str(args.ckpt_path), "hop": args.hop, "threads": args.threads,
-        "recordings": {name: {"duration_s": args.duration, "fps": args.fps, "size": args.size,
+        "max_false_alarms": args.max_false_alarms,
+        "recordings": {name: {"duration_s": o.num_frames / o.fps, "fps": args.fps, "size": args.size,
                               "actions": sum(1 for s in o.segments if s["class"]),
                               "distractors": sum(1 for s in o.segments if s.get("distractor")),
                               "windows": len(o.cells), "render_seconds": rendering[name],
-                              "watch_seconds": wall[name], "x_realtime": args.duration / wall[name]}
+                              "watch_seconds": wall[name], "x_realtime": o.num_frames / o.fps / wall[name]}
                        for name, o in observed.items()},
         "calibration_search_seconds": search_seconds,
     })
@@ -127,7 +145,9 @@ def main(argv: list[str] | None = None) -> dict:
     header = ["settings", "frame acc. %", "event P", "event R", "event F1 @0.5", "mAP@0.3 %", "mAP@0.5 %",
               "mAP@0.7 %", "FA/hour (test)", "FA/hour (empty)", "x real time"]
     print(markdown_table(header, rows))
-    print("\ncalibrated settings: " + json.dumps(settings["calibrated"]))
+    for which in settings:
+        if which != "defaults":
+            print(f"\n{which} settings: " + json.dumps(settings[which]))
     write_json(args.out, results)
     return results
 

@@ -497,10 +497,11 @@ def events() -> str:
 
 
 def events_background() -> str:
-    """Both students, defaults and calibrated: what the background class changes."""
+    """The students, defaults and calibrated: what the background class changes."""
     rows = []
-    for name, student in (("events", "distilled, no background"), ("events_background_class",
-                                                                     "with background class")):
+    for name, student in (("events", "distilled, no background"),
+                          ("events_background_class", "with background class"),
+                          ("events_distractor_background", "background class with the distractors")):
         for key in ("defaults", "calibrated"):
             rows.append([f"{student}, {key}", *event_cells(load(name)["figures"][key])])
     return table(["student, event settings", *EVENT_HEADER], rows)
@@ -576,6 +577,18 @@ def real_cpu_route() -> str:
     return table(header, rows)
 
 
+def events_distractor_background() -> str:
+    """The student whose background class holds the distractors, calibrated with and without an empty
+    tuning night (F1 within a false-alarm budget)."""
+    results = load("events_distractor_background")
+    labels = {"defaults": "defaults", "calibrated": "calibrated on the tuning hour (F1 alone)"}
+    labels |= {f"calibrated_fa{budget:g}": f"calibrated on the tuning hour + an empty night, <= {budget:g} "
+               f"false alarm{'s' if budget != 1 else ''} / hour" for budget in results["max_false_alarms"]}
+    speed = f"{results['recordings']['test']['x_realtime']:.0f}x"
+    return table(["event settings", *EVENT_HEADER, "x real time"],
+                 [[label, *event_cells(results["figures"][key]), speed] for key, label in labels.items()])
+
+
 TABLES: dict[str, Callable[[], str]] = {
     f.__name__: f
     for f in (
@@ -602,6 +615,7 @@ TABLES: dict[str, Callable[[], str]] = {
         watch_archive,
         darkness,
         real_cpu_route,
+        events_distractor_background,
     )
 }
 

@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from dlkdd.cli import main as cli_main
 from dlkdd.data.sources import BACKGROUND, background_index, make_source
-from dlkdd.data.synthetic import CLASS_NAMES
+from dlkdd.data.synthetic import (
+    CLASS_NAMES,
+    MARKER_NAME,
+    SPLITS,
+    SyntheticConfig,
+    generate_dataset,
+    render_background_clip,
+    render_empty_scene,
+    split_list_path,
+)
 from dlkdd.data.synthetic_long import DISTRACTORS, LongVideoConfig, generate_long_video, plan
 from dlkdd.inference import load_clip_model
 from dlkdd.models.metrics import accuracy_metrics
@@ -21,7 +32,7 @@ from dlkdd.watch.calibrate import main as calibrate_main
 from dlkdd.watch.command import main as watch_main
 from dlkdd.watch.events import EventTracker, NoAction
 
-from .conftest import CONFIGS, one_step_checkpoint, tiny_data_args
+from .conftest import CONFIGS, TINY, one_step_checkpoint, tiny_data_args
 from .test_errors import console
 
 
@@ -81,10 +92,12 @@ def test_a_background_class_from_folders_trains_and_tests(tiny_root, tmp_path):
     assert load_clip_model(best).spec.class_names == [BACKGROUND, *sorted(CLASS_NAMES[:2])]
 
 
-def _recording_from_annotations(config: LongVideoConfig, confusions: int = 0) -> Recording:
+def _recording_from_annotations(config: LongVideoConfig, confusions: int = 0,
+                                distractor: float = 0.0) -> Recording:
     """Window probabilities read off a generated recording's plan (each window: its cell's annotated
     class, blurred across boundaries), plus confident wrong blips in the gaps, as an overconfident
-    model gives on empty scenes."""
+    model gives on empty scenes; with `distractor`, the gaps' distractors raise one action's logit by
+    that much for as long as they last (2.5: p about 0.55, under an action's 0.75)."""
     segments = [s.as_dict(config.fps) for s in plan(config)]
     hop, generator = 0.5, torch.Generator().manual_seed(config.seed)
     cells, rows = [], []
@@ -96,6 +109,9 @@ def _recording_from_annotations(config: LongVideoConfig, confusions: int = 0) ->
             p[CLASS_NAMES.index(label)] += 3.5
         elif k % 5 == 0:  # a confident blip of some action in a gap (p about 0.65)
             p[int(torch.randint(len(CLASS_NAMES), (1,), generator=generator))] += 3.0
+        segment = next((s for s in segments if s["start"] <= t < s["end"]), {})
+        if distractor and segment.get("distractor"):  # a distractor looks like some action, all along
+            p[segments.index(segment) % len(CLASS_NAMES)] += distractor
         cells.append((k * hop, (k + 1) * hop))
         rows.append(p.softmax(0))
     return Recording("planned", cells, torch.stack(rows), segments, round(config.duration * config.fps),
@@ -204,3 +220,65 @@ def test_bad_settings_files_name_the_fix(tmp_path, student, monkeypatch, capsys)
     (tmp_path / "x.mp4.json").write_text('{"segments": []}')
     message = console(monkeypatch, capsys, "calibrate", str(tmp_path / "x.mp4"), "--ckpt_path", str(student))
     assert "x.mp4.json: not a recording's annotations (KeyError: 'num_frames')" in message
+
+
+def test_the_generated_dark_set_gains_background_clips_with_distractors(tmp_path):
+    """`background_ratio`: a `background/` folder of empty night scenes, four in five with one of the
+    long recordings' distractors (the same renderers), labelled after the actions; it trains and tests
+    through the real Lightning loops as the reserved class, and is off by default."""
+    tiny = replace(TINY, train_per_class=1, background_ratio=2.0)
+    root = generate_dataset(tmp_path / "data", tiny)
+    for split in SPLITS:
+        rows = [line.split("\t") for line in split_list_path(root, split).read_text().splitlines()]
+        background = [path for _, label, path in rows if int(label) == len(CLASS_NAMES)]
+        assert background == [f"{BACKGROUND}/{BACKGROUND}_{split}_{k:04d}.mp4" for k in range(2)]
+        assert all((root / path).is_file() for path in background)
+    # Clip 0 of a split is an empty scene, clip k > 0 holds DISTRACTORS[k - 1] (cycling).
+    clip = replace(tiny, num_frames=12)
+    empty = render_empty_scene(np.random.default_rng(7), 12, clip)
+    np.testing.assert_array_equal(render_background_clip(0, np.random.default_rng(7), clip), empty)
+    for k, kind in enumerate(DISTRACTORS, start=1):
+        distracted = render_background_clip(k, np.random.default_rng(7), clip)
+        assert np.abs(distracted - empty).max() > 0.05, kind
+    assert not SyntheticConfig().background_ratio
+    plain = tiny_dataset_without(tmp_path)  # off: no folder, and the marker of datasets made before it
+    assert not (plain / BACKGROUND).exists() and "background_ratio" not in (plain / MARKER_NAME).read_text()
+
+    config = str(CONFIGS / "synthetic/baseline.yaml")
+    common = [*tiny_data_args(root), f"--data.synthetic={json.dumps(asdict(tiny))}",
+              "--data.clip_store=false", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false",
+              "--trainer.logger=false",
+              f"--trainer.callbacks.dirpath={tmp_path / 'ckpt'}"]
+    fit = cli_main(["fit", "--config", config, *common, "--trainer.max_epochs=1"])
+    best = fit.trainer.checkpoint_callback.best_model_path
+    test = cli_main(["test", "--config", config, *common, "--ckpt_path", best])
+    assert {"test/top1", "test/acc/background"} <= set(test.trainer.callback_metrics)
+    assert load_clip_model(best).spec.class_names == [*CLASS_NAMES, BACKGROUND]
+
+
+def tiny_dataset_without(tmp_path: Path) -> Path:
+    """A dataset generated without the option: no background folder (and the same marker as before)."""
+    config = replace(TINY, train_per_class=0, val_per_class=0, test_per_class=0)
+    return generate_dataset(tmp_path / "plain", config)
+
+
+def test_calibration_with_an_empty_night_picks_fewer_false_alarms():
+    """An empty recording in the calibration bounds its false alarms: on cached probabilities with
+    confident blips in the gaps and an empty night of such blips, the settings chosen with the empty
+    night give fewer false alarms on another empty night than those chosen on the actions alone."""
+    names = list(CLASS_NAMES)
+    tune = _recording_from_annotations(LongVideoConfig(duration=120.0, fps=15, gap=(3.0, 6.0), seed=3,
+                                                       distractors=0.0))
+    empty_tune, empty_test = (
+        _recording_from_annotations(LongVideoConfig(duration=240.0, fps=15, gap=(3.0, 6.0), seed=seed,
+                                                    distractors=1.0, actions=False), distractor=2.5)
+        for seed in (5, 6))
+    assert empty_tune.empty and not tune.empty
+    alone = search([tune], names)
+    with_empty = search([tune, empty_tune], names, max_false_alarms=1.0)
+    alarms = [figures([empty_test], chosen, names)["pooled"]["empty_false_alarms_per_hour"]
+              for chosen in (alone, with_empty)]
+    assert alarms[1] < alarms[0] and alarms[1] <= 15  # the test night: 240 s, so one event is 15 per hour
+    assert figures([tune], with_empty, names)["pooled"]["event_f1"] > 0.9  # the actions are still found
+    with pytest.raises(ValueError, match="no annotated action"):
+        search([empty_tune], names)

@@ -111,7 +111,8 @@ class DarkVideoDataModule(L.LightningDataModule):
         self.hparams["synthetic"] = asdict(self.synthetic_config)
         if num_crops not in EVAL_CROPS:
             raise ValueError(f"--data.num_crops must be one of {EVAL_CROPS}, got {num_crops}")
-        self.source: Source = make_source(dataset, root, split, SourceOptions(lists, holdout_fraction))
+        self.source: Source = make_source(dataset, root, split, SourceOptions(
+            lists, holdout_fraction, background=self.synthetic_config.background_ratio > 0))
         self.class_names: list[str] = list(self.source.class_names or class_names or [])
         if not self.class_names:
             raise ValueError(

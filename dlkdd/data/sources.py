@@ -37,7 +37,7 @@ STAGE_SPLITS = ("train", "val", "test")
 # class of this name (any case) is trained like any class, kept out of top-1/top-5 (dlkdd.models.metrics:
 # figures stay those of the actions, comparable with datasets that have none) and is the no-event state
 # of `dlkdd watch`. One name only: `none` stays an ordinary name.
-BACKGROUND = "background"
+BACKGROUND = synthetic.BACKGROUND
 NO_LABEL = -1
 # Class names until the data is there (their count sizes the model at construction); never trained.
 _PLACEHOLDER_CLASSES = {
@@ -90,6 +90,7 @@ class SourceOptions:
 
     lists: dict[str, str] | None = None  # dataset=list: split list per stage split
     holdout_fraction: float = 0.2  # dataset=folder without train/test subfolders
+    background: bool = False  # dataset=synthetic: generated with background clips (background_ratio)
 
 
 _SOURCES: dict[str, Callable[[Path, int, SourceOptions], Source]] = {}
@@ -213,7 +214,7 @@ def _generated_source(root: Path, split: int, class_names: tuple[str, ...]) -> S
 @register_source("synthetic")
 def synthetic_source(root: Path, split: int, options: SourceOptions) -> Source:
     """The generated dark target set (the CPU quickstart's data)."""
-    return _generated_source(root, split, synthetic.CLASS_NAMES)
+    return _generated_source(root, split, synthetic.dark_class_names(options.background))
 
 
 @register_source("synthetic_bright")

@@ -14,6 +14,9 @@ Two corpora come from the same machinery (sprites, backgrounds, lighting, distra
 - "dark" (`CLASS_NAMES`): the target dataset, degraded to night-time video;
 - "bright" (`BRIGHT_CLASS_NAMES`): the pretraining corpus, the "Kinetics" of this generated world:
   other motions, well lit and clean (8-bit sRGB of the clean frames, no sensor noise), and larger.
+
+With `background_ratio`, the dark set also holds the reserved `background` class: empty night scenes,
+most with one of the night's usual false alarms (`DISTRACTORS`, shared with dlkdd.data.synthetic_long).
 """
 
 from __future__ import annotations
@@ -64,6 +67,12 @@ BRIGHT_CLASS_NAMES: tuple[str, ...] = (
 CORPORA: dict[str, tuple[str, ...]] = {"dark": CLASS_NAMES, "bright": BRIGHT_CLASS_NAMES}
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 MARKER_NAME = ".synthetic.json"
+# The reserved no-action class (dlkdd.data.sources.background_index): with `background_ratio`, the dark set
+# gains a folder of it, labelled after the actions (label len(CLASS_NAMES)).
+BACKGROUND = "background"
+# The night's usual false alarms, none of them an action: drawn into the gaps of the long recordings
+# (dlkdd.data.synthetic_long) and into the dark set's background clips.
+DISTRACTORS: tuple[str, ...] = ("headlights", "light_switch", "noise_burst", "shake")
 
 # Unit vectors in image coordinates (x to the right, y downwards).
 _DIRECTIONS: dict[str, tuple[float, float]] = {
@@ -107,6 +116,10 @@ class SyntheticConfig:
     # drawn uniformly. Less light means fewer photons: the auto gain keeps the brightness, the noise grows.
     exposure: tuple[float, float] = (0.03, 0.08)
     read_noise: tuple[float, float] = (1.5, 5.0)
+    # Dark corpus only: background clips (an empty scene; in 4 of 5 one of DISTRACTORS) per split, as a
+    # multiple of one action class's count (1.0: as many as each action). 0: none, the classes are the
+    # actions only.
+    background_ratio: float = 0.0
     workers: int = 2  # processes used to generate; 1 = in-process
 
     def __post_init__(self) -> None:
@@ -119,11 +132,21 @@ class SyntheticConfig:
             raise ValueError(f"height and width must be even and >= 16, got {self.height}x{self.width}")
         if min(self.train_per_class, self.val_per_class, self.test_per_class) < 0:
             raise ValueError("videos per class must be >= 0")
+        if self.background_ratio < 0:
+            raise ValueError(f"background_ratio must be >= 0, got {self.background_ratio}")
         if self.num_frames < 2 or self.fps < 1 or self.workers < 1 or self.seed < 0:
             raise ValueError("need num_frames >= 2, fps >= 1, workers >= 1 and seed >= 0")
 
     def per_class(self, split: str) -> int:
         return {"train": self.train_per_class, "val": self.val_per_class, "test": self.test_per_class}[split]
+
+    def background_clips(self, split: str) -> int:
+        return round(self.background_ratio * self.per_class(split))
+
+
+def dark_class_names(background: bool) -> tuple[str, ...]:
+    """The dark set's classes: the actions, then the reserved background class when it has one."""
+    return (*CLASS_NAMES, BACKGROUND) if background else CLASS_NAMES
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -456,6 +479,47 @@ def render_clean_video(
     return np.clip(frames, 0.0, 1.0, out=frames)
 
 
+def render_empty_scene(rng: np.random.Generator, frames: int, config: SyntheticConfig) -> np.ndarray:
+    """Clean frames of a still, empty scene: background under its light, no object."""
+    scene = _background(rng, config.height, config.width) * _illumination(rng, config.height, config.width)
+    return np.repeat(np.clip(scene, 0, 1)[None], frames, axis=0)
+
+
+def add_distractor(clean: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Clean frames of an empty scene with the distractor `kind` (one of DISTRACTORS) in a stretch of
+    them (in place):
+      - headlights: a bright soft spot sweeping across the scene (a car passing);
+      - light_switch: the scene's light switched on (x3 radiance) or off (x0.3);
+      - noise_burst: strong sensor noise (interference, a gain spike);
+      - shake: the camera shaking (the whole scene shifted by a few pixels, frame to frame)."""
+    t, h, w, _ = clean.shape
+    length = max(1, min(t, round(t * rng.uniform(0.3, 0.8))))
+    first = int(rng.integers(0, t - length + 1))
+    stretch = clean[first:first + length]
+    if kind == "headlights":  # a soft bright spot crossing the frame, left to right or back
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        row, sigma = rng.uniform(0.3, 0.8) * h, rng.uniform(0.1, 0.2) * max(h, w)
+        path = np.linspace(-0.2 * w, 1.2 * w, length)[:: 1 if rng.random() < 0.5 else -1]
+        for k, x in enumerate(path):
+            stretch[k] += 1.5 * np.exp(-((xx - x) ** 2 + (yy - row) ** 2) / (2 * sigma**2))[..., None]
+    elif kind == "light_switch":
+        stretch *= 3.0 if rng.random() < 0.5 else 0.3
+    elif kind == "noise_burst":
+        stretch += rng.normal(0.0, rng.uniform(0.1, 0.3), stretch.shape).astype(np.float32)
+    elif kind == "shake":
+        for k in range(length):
+            stretch[k] = np.roll(stretch[k], tuple(rng.integers(-3, 4, 2)), axis=(0, 1))
+    return np.clip(clean, 0.0, 1.0, out=clean)
+
+
+def render_background_clip(index: int, rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray:
+    """Clean frames of the `index`-th background clip of a split: an empty scene, and in 4 of 5 clips
+    (cycling through DISTRACTORS by index, so every kind is as frequent) one of the night's false alarms."""
+    clean = render_empty_scene(rng, config.num_frames, config)
+    kind = index % (len(DISTRACTORS) + 1)
+    return add_distractor(clean.copy(), DISTRACTORS[kind - 1], rng) if kind else clean
+
+
 # ---------------------------------------------------------------------------------------------------
 # Low-light sensor model and encoding.
 # ---------------------------------------------------------------------------------------------------
@@ -564,7 +628,8 @@ class _VideoJob:
 
     @property
     def relpath(self) -> str:
-        name = CORPORA[self.corpus][self.label]
+        names = dark_class_names(True) if self.corpus == "dark" else CORPORA[self.corpus]
+        name = names[self.label]
         return f"{name}/{name}_{self.split}_{self.index:04d}.mp4"
 
 
@@ -575,7 +640,10 @@ def _make_video(job: _VideoJob) -> None:
     config = job.config
     key = [config.seed, SPLITS.index(job.split), job.label, job.index]
     rng = np.random.default_rng(key if job.corpus == "dark" else [*key, 1])
-    clean = render_clean_video(job.label, rng, config, job.corpus)
+    if job.label == len(CLASS_NAMES) and job.corpus == "dark":
+        clean = render_background_clip(job.index, rng, config)
+    else:
+        clean = render_clean_video(job.label, rng, config, job.corpus)
     if job.corpus == "bright":
         frames = encode_bright(clean)
     else:
@@ -591,11 +659,13 @@ def split_list_path(root: PathLike, split: str) -> Path:
 
 
 # Options of the low-light degradation, which the bright corpus does not apply.
-_DARK_ONLY = frozenset({"color_cast", "exposure", "read_noise"})
+_DARK_ONLY = frozenset({"color_cast", "exposure", "read_noise", "background_ratio"})
 
 
 def _marker_content(config: SyntheticConfig, corpus: str = "dark") -> dict[str, object]:
     skip = {"workers"} | (_DARK_ONLY if corpus == "bright" else set())
+    if not config.background_ratio:  # so a dataset generated before the option existed still matches
+        skip.add("background_ratio")
     content = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in skip}
     # As JSON reads them back: tuples are lists.
     return {"corpus": corpus, **{k: list(v) if isinstance(v, tuple) else v for k, v in content.items()}}
@@ -636,6 +706,10 @@ def generate_dataset(
         for label in range(len(names))
         for k in range(config.per_class(split))
     ]
+    if corpus == "dark" and config.background_ratio:
+        names = dark_class_names(True)
+        jobs += [_VideoJob(root, config, split, len(CLASS_NAMES), k) for split in SPLITS
+                 for k in range(config.background_clips(split))]
     for name in names:
         (root / name).mkdir(parents=True, exist_ok=True)
     (root / "splits").mkdir(parents=True, exist_ok=True)

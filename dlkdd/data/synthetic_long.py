@@ -10,11 +10,9 @@ sensor. The annotations JSON beside the video lists every segment in seconds and
     python -m dlkdd.data.synthetic_long empty.mp4 --duration 3600 --no_actions   (an empty night)
 
 A share of the gaps (`distractors`, default half) holds one of the night's usual false alarms, none of
-them an action (annotated as the gap's "distractor", its class stays null):
-  - headlights: a bright soft spot sweeping across the scene (a car passing), about a second;
-  - light_switch: the scene's light switched on (x3 radiance) or off (x0.3) for a stretch of the gap;
-  - noise_burst: a burst of strong sensor noise (interference, a gain spike) for a stretch;
-  - shake: the camera shaking (the whole scene shifted by a few pixels, frame to frame).
+them an action (annotated as the gap's "distractor", its class stays null): headlights, light_switch,
+noise_burst, shake (dlkdd.data.synthetic.DISTRACTORS and add_distractor, which the dark set's background
+clips share).
 """
 
 from __future__ import annotations
@@ -31,11 +29,12 @@ import numpy as np
 
 from dlkdd.data.synthetic import (
     CLASS_NAMES,
+    DISTRACTORS,
     SyntheticConfig,
-    _background,
-    _illumination,
+    add_distractor,
     degrade_low_light,
     render_clean_video,
+    render_empty_scene,
 )
 
 # A fixed start of the night, so a generated recording has a wall clock (its mp4 creation time).
@@ -62,9 +61,6 @@ class LongVideoConfig:
             raise ValueError("segment and gap ranges are (shortest, longest)")
         if not 0.0 <= self.distractors <= 1.0:
             raise ValueError(f"distractors is the share of gaps with one, in [0, 1]; got {self.distractors}")
-
-
-DISTRACTORS = ("headlights", "light_switch", "noise_burst", "shake")
 
 
 @dataclass(frozen=True)
@@ -106,34 +102,6 @@ def plan(config: LongVideoConfig) -> list[Segment]:
     return segments
 
 
-def _empty_scene(rng: np.random.Generator, frames: int, config: SyntheticConfig) -> np.ndarray:
-    """Clean frames of a still, empty scene: background under its light, no object."""
-    scene = _background(rng, config.height, config.width) * _illumination(rng, config.height, config.width)
-    return np.repeat(np.clip(scene, 0, 1)[None], frames, axis=0)
-
-
-def _distract(clean: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """Clean frames of an empty scene with the distractor `kind` in a stretch of them (in place)."""
-    t, h, w, _ = clean.shape
-    length = max(1, min(t, round(t * rng.uniform(0.3, 0.8))))
-    first = int(rng.integers(0, t - length + 1))
-    stretch = clean[first:first + length]
-    if kind == "headlights":  # a soft bright spot crossing the frame, left to right or back
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        row, sigma = rng.uniform(0.3, 0.8) * h, rng.uniform(0.1, 0.2) * max(h, w)
-        path = np.linspace(-0.2 * w, 1.2 * w, length)[:: 1 if rng.random() < 0.5 else -1]
-        for k, x in enumerate(path):
-            stretch[k] += 1.5 * np.exp(-((xx - x) ** 2 + (yy - row) ** 2) / (2 * sigma**2))[..., None]
-    elif kind == "light_switch":
-        stretch *= 3.0 if rng.random() < 0.5 else 0.3
-    elif kind == "noise_burst":
-        stretch += rng.normal(0.0, rng.uniform(0.1, 0.3), stretch.shape).astype(np.float32)
-    elif kind == "shake":
-        for k in range(length):
-            stretch[k] = np.roll(stretch[k], tuple(rng.integers(-3, 4, 2)), axis=(0, 1))
-    return np.clip(clean, 0.0, 1.0, out=clean)
-
-
 def render(config: LongVideoConfig, segments: list[Segment]) -> Iterator[np.ndarray]:
     """uint8 (H, W, 3) frames, one segment rendered at a time."""
     clip = SyntheticConfig(height=config.height, width=config.width, fps=config.fps, workers=1,
@@ -142,9 +110,9 @@ def render(config: LongVideoConfig, segments: list[Segment]) -> Iterator[np.ndar
         rng = np.random.default_rng([config.seed, 2, index])
         length = segment.end_frame - segment.start_frame
         if segment.label is None:
-            clean = _empty_scene(rng, length, clip)
+            clean = render_empty_scene(rng, length, clip)
             if segment.distractor is not None:
-                clean = _distract(clean.copy(), segment.distractor, rng)
+                clean = add_distractor(clean.copy(), segment.distractor, rng)
         else:
             clean = render_clean_video(segment.label, rng, replace(clip, num_frames=max(2, length)))[:length]
         yield from degrade_low_light(clean, rng, config.color_cast)

@@ -6,12 +6,15 @@
       `dlkdd export` then writes them into the exported file's metadata, and `watch` uses them)
 
 Each recording's annotations are the JSON beside it (RECORDING.json, as dlkdd.data.synthetic_long
-writes: {"segments": [{"class", "start", "end"}, ...], "num_frames"}; a recording of empty scenes has
-segments whose class is null, or none). The model runs ONCE per recording, at --hop; then every setting
-of the grid (event_enter, event_exit, min_event, smooth, open_set_threshold) is replayed on the cached
-window probabilities with the same no-action decision, smoothing and event tracker `watch` uses, and
-the one with the best event F1 at tIoU 0.5 (pooled over the recordings; ties: fewer events) is written.
-The figures at the defaults and at the chosen settings are printed side by side.
+writes: {"segments": [{"class", "start", "end"}, ...], "num_frames"}). A recording with no action (its
+segments' classes all null, or no segments: an empty night) is an *empty* one. The model runs ONCE per
+recording, at --hop; then every setting of the grid (event_enter, event_exit, min_event, smooth,
+open_set_threshold) is replayed on the cached window probabilities with the same no-action decision,
+smoothing and event tracker `watch` uses. The objective: the best event F1 at tIoU 0.5, pooled over the
+recordings with actions, among the settings whose false alarms per hour on the empty recordings (every
+event there is one) stay within --max_false_alarms; when no setting does, the fewest false alarms per
+hour, then the best F1 (ties: fewer events). Without empty recordings it is the best F1 alone. The
+figures at the defaults and at the chosen settings are printed side by side.
 """
 
 from __future__ import annotations
@@ -61,6 +64,15 @@ class Recording:
     segments: list[dict]  # the annotations
     num_frames: int
     fps: float
+
+    @property
+    def empty(self) -> bool:
+        """No action annotated: an empty night, where every event is a false alarm."""
+        return all(s["class"] is None for s in self.segments)
+
+    @property
+    def hours(self) -> float:
+        return self.num_frames / self.fps / 3600
 
 
 def read_annotations(path: Path) -> dict:
@@ -135,9 +147,33 @@ def pooled_f1(results: list[tuple[list[dict], Recording]]) -> tuple[float, int]:
     return (2 * precision * recall / (precision + recall) if precision + recall else 0.0), predicted
 
 
-def search(recordings: list[Recording], names: list[str], grid: dict = GRID) -> dict:
-    """The grid's best settings by pooled event F1 at tIoU 0.5 (ties: fewer events, then the earlier
-    setting of the grid, which lists the milder values first)."""
+def _split(recordings: list[Recording]) -> tuple[list[Recording], list[Recording]]:
+    """(the recordings with actions, the empty ones)."""
+    annotated = [r for r in recordings if not r.empty]
+    if not annotated:
+        raise ValueError(f"{', '.join(r.name for r in recordings)}: no annotated action in any recording; "
+                         "calibrate on at least one recording with actions (empty nights only bound the "
+                         "false alarms).")
+    return annotated, [r for r in recordings if r.empty]
+
+
+def _objective(results: list[tuple[list[dict], Recording]], max_false_alarms: float) -> tuple:
+    """The search's key, greater is better: within the false-alarm budget on the empty recordings, the
+    pooled F1 of the others; outside it, the fewest false alarms per hour first."""
+    f1, predicted = pooled_f1([(events, r) for events, r in results if not r.empty])
+    empty = [(events, r) for events, r in results if r.empty]
+    hours = sum(r.hours for _, r in empty)
+    alarms = sum(len(events) for events, _ in empty) / hours if hours else 0.0
+    within = alarms <= max_false_alarms + 1e-9
+    return (within, f1, -alarms, -predicted) if within else (within, -alarms, f1, -predicted)
+
+
+def search(recordings: list[Recording], names: list[str], grid: dict = GRID,
+           max_false_alarms: float = 1.0) -> dict:
+    """The grid's best settings: pooled event F1 at tIoU 0.5 on the recordings with actions, subject to
+    at most `max_false_alarms` per hour on the empty ones (_objective; ties: fewer events, then the
+    earlier setting of the grid, which lists the milder values first)."""
+    _split(recordings)
     best, best_key = None, None
     background = background_index(names)
     for open_set, smooth in itertools.product(grid["open_set_threshold"], grid["smooth"]):
@@ -149,8 +185,7 @@ def search(recordings: list[Recording], names: list[str], grid: dict = GRID) -> 
             for min_event in grid["min_event"]:
                 kept = [([e for e in events if e["duration"] >= min_event - 1e-9], r)
                         for events, r in zip(raw, recordings, strict=True)]
-                f1, predicted = pooled_f1(kept)
-                key = (f1, -predicted)
+                key = _objective(kept, max_false_alarms)
                 if best_key is None or key > best_key:
                     best_key = key
                     best = {"event_enter": enter, "event_exit": round(ratio * enter, 4),
@@ -159,15 +194,21 @@ def search(recordings: list[Recording], names: list[str], grid: dict = GRID) -> 
 
 
 def figures(recordings: list[Recording], settings: dict, names: list[str]) -> dict:
-    """detection_report per recording and pooled (events and footage of all recordings together)."""
-    per = {r.name: detection_report(replay(r, settings, names), r.segments, r.num_frames, r.fps)
-           for r in recordings}
-    f1, predicted = pooled_f1([(replay(r, settings, names), r) for r in recordings])
+    """detection_report per recording and pooled (events and footage of all recordings together; the
+    F1 over the recordings with actions when there are some, the false alarms on the empty ones too)."""
+    events = {r.name: replay(r, settings, names) for r in recordings}
+    per = {r.name: detection_report(events[r.name], r.segments, r.num_frames, r.fps) for r in recordings}
+    annotated = [r for r in recordings if not r.empty] or recordings
+    f1, _ = pooled_f1([(events[r.name], r) for r in annotated])
     hours = sum(p["hours"] for p in per.values())
     false_alarms = sum(p["event_predicted"] - p["event_matched"] for p in per.values())
-    return {"pooled": {"event_f1": f1, "events": predicted,
-                       "false_alarms_per_hour": false_alarms / hours if hours else 0.0},
-            "recordings": per}
+    empty_hours = sum(r.hours for r in recordings if r.empty)
+    pooled = {"event_f1": f1, "events": sum(p["event_predicted"] for p in per.values()),
+              "false_alarms_per_hour": false_alarms / hours if hours else 0.0}
+    if empty_hours:
+        pooled["empty_false_alarms_per_hour"] = sum(len(events[r.name]) for r in recordings
+                                                    if r.empty) / empty_hours
+    return {"pooled": pooled, "recordings": per}
 
 
 def read_settings(path: Path) -> dict:
@@ -208,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the hop `watch` will run at (the settings depend on it; written with them)")
     p.add_argument("--batch_size", type=int, default=WatchOptions.batch_size)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--max_false_alarms", type=float, default=1.0,
+                   help="false alarms per hour allowed on the empty recordings (those with no action); "
+                        "the F1 is maximised within it (default 1, a guard's budget)")
     p.add_argument("--output", type=Path, default=Path("event_settings.json"), help="the settings file")
     p.add_argument("--into_checkpoint", action="store_true",
                    help="also store the settings in --ckpt_path (a .ckpt), so it and its exports carry them")
@@ -231,6 +275,9 @@ def main(argv: list[str] | None = None) -> dict:
         if not recording.is_file():
             raise FileNotFoundError(f"RECORDING {recording}: no such file. Pass annotated recordings (video "
                                     "files with their annotations in RECORDING.json, or --annotations).")
+    if args.max_false_alarms < 0:
+        raise ValueError(f"--max_false_alarms {args.max_false_alarms}: false alarms per hour are >= 0; "
+                         "pass e.g. --max_false_alarms 1.")
     model = load_clip_model(args.model_file, args.device)
     names = list(model.spec.class_names)
     recordings = []
@@ -238,7 +285,8 @@ def main(argv: list[str] | None = None) -> dict:
         recordings.append(observe(video, notes, model, args.hop, args.batch_size))
         print(f"{video}: {len(recordings[-1].cells)} windows", file=sys.stderr)
     defaults = default_settings()
-    chosen = search(recordings, names)
+    _split(recordings)  # before the search: a word, not a traceback, when no recording has actions
+    chosen = search(recordings, names, max_false_alarms=args.max_false_alarms)
     before, after = figures(recordings, defaults, names), figures(recordings, chosen, names)
     print("settings     " + "  ".join(f"{k}={defaults[k]}->{chosen[k]}" for k in SETTINGS_KEYS))
     print(f"{'':<12} {'P':>6} {'R':>6} {'F1':>6} {'mAP.3':>7} {'mAP.5':>7} {'mAP.7':>7} {'frame %':>8} "
@@ -248,10 +296,15 @@ def main(argv: list[str] | None = None) -> dict:
         print(_row("  defaults", before["recordings"][name]))
         print(_row("  calibrated", after["recordings"][name]))
     result = {"event_settings": chosen, "hop": args.hop, "model": str(args.model_file),
-              "recordings": [str(r) for r in args.recordings], "dlkdd_version": dlkdd.__version__,
+              "recordings": [str(r) for r in args.recordings],
+              "max_false_alarms": args.max_false_alarms, "dlkdd_version": dlkdd.__version__,
               "figures": {"defaults": before, "calibrated": after}, "default_settings": defaults}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n")
+    if "empty_false_alarms_per_hour" in after["pooled"]:
+        alarms = [f"{f['pooled']['empty_false_alarms_per_hour']:.1f}" for f in (before, after)]
+        print(f"false alarms per hour on the empty recordings {alarms[0]} -> {alarms[1]} "
+              f"(budget {args.max_false_alarms})")
     print(f"pooled event F1 {before['pooled']['event_f1']:.3f} -> {after['pooled']['event_f1']:.3f}; "
           f"wrote {args.output} (dlkdd watch ... --settings {args.output})")
     if args.into_checkpoint:
