@@ -55,6 +55,11 @@ def test_the_device_report_is_shown_once_per_process():
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())
     logger.addHandler(handler)
+    # Lightning's level as a fresh process has it: a benchmark run earlier in this process (quiet_lightning)
+    # may have raised it, and then no report would be logged at all.
+    levels = {name: logging.getLogger(name).level for name in ("lightning.pytorch", logger.name)}
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.INFO)
     try:
         L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)  # before: every time
         quiet_third_party_notices()
@@ -63,6 +68,8 @@ def test_the_device_report_is_shown_once_per_process():
             L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     finally:
         logger.removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
         for f in [f for f in logger.filters if isinstance(f, _LightningNotices)]:
             logger.removeFilter(f)
         for f in installed:
