@@ -21,12 +21,10 @@ the model's pass over the test recording (media seconds / wall seconds).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -124,10 +122,6 @@ def main(argv: list[str] | None = None) -> dict:
                      f"{args.duration / wall['test']:.1f}x"])
     actions = sum(1 for s in test.segments if s["class"])
     results.update({
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                 cwd=Path(__file__).parent).stdout.strip(),
-        "command": "python -m benchmarks.events " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "note": args.note,
         "checkpoint": str(args.ckpt_path), "hop": args.hop, "threads": args.threads,
         "max_false_alarms": args.max_false_alarms,

@@ -27,12 +27,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import shlex
-import subprocess
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
@@ -95,13 +91,6 @@ def holes(spans: list[tuple[float, float]], total: float) -> list[tuple[float, f
         out.append((reach, total))
     return out
 
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -174,9 +163,6 @@ def main(argv: list[str] | None = None) -> dict:
         "summary": summary.line(),
         "samples": {"columns": ["wall_s", "media_s", "rss_mib", "fds", "threads"],
                     "rows": [[round(v, 1) if isinstance(v, float) else v for v in s] for s in samples]},
-        "commit": commit(), "command": shlex.join([sys.executable, "-m", "benchmarks.watch_soak",
-                                                   *(argv if argv is not None else sys.argv[1:])]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "load_note": "measured on a shared machine while other jobs ran: wall times are under load",
     }
     print(summary.line())

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import multiprocessing
-import subprocess
 import time
 from dataclasses import asdict
 from fractions import Fraction
@@ -162,16 +161,8 @@ def trial(way: str, streams: int, base: str, model: dict, args, frames: int) -> 
             "errors": sorted({s["ended"] for s in summaries if s["ended"].startswith("SOURCE")})}
 
 
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
 
 def main(argv: list[str] | None = None) -> dict:
-    import sys
 
     from benchmarks.common import markdown_table, parser, write_json
 
@@ -201,8 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
     models = ({"ckpt": {"ckpt_path": str(args.ckpt_path)}} if args.ckpt_path else
               {name: {"backbone": name, "clip_len": args.clip_len, "frame_stride": args.frame_stride,
                       "crop_size": args.crop_size} for name in args.backbones})
-    results = {"commit": commit(), "command": " ".join(["python -m benchmarks.watch_streams", *sys.argv[1:]]),
-               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": args.device,
+    results = {"device": args.device,
                "threads": args.threads, "fps": args.fps, "seconds": args.seconds,
                "criterion": "every frame came, <= 1 % dropped, p95 latency < 1 s, on every stream",
                "note": "measured on a machine shared with other jobs: timings are under load", "runs": {}}

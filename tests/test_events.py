@@ -201,7 +201,8 @@ def test_the_benchmark_runs_end_to_end_at_its_smallest(tmp_path, student):
     results = benchmark(["--ckpt_path", str(student), "--duration", "6", "--size", "32", "44", "--gap", "1",
                          "2", "--work", str(tmp_path / "work"), "--out", str(out)])
     written = json.loads(out.read_text())
-    assert written["commit"] and written["machine"] and set(written["figures"]) == {"defaults", "calibrated"}
+    assert written["provenance"]["commit"] and written["machine"]
+    assert set(written["figures"]) == {"defaults", "calibrated"}
     for which in ("defaults", "calibrated"):
         test = results["figures"][which]["test"]
         assert 0 <= test["event_f1"] <= 1 and 0 <= test["map@0.5"] <= 1 and "false_alarms_per_hour" in test
