@@ -27,6 +27,7 @@ from dlkdd.data.sampling import uniform_clips
 from dlkdd.data.synthetic import write_mp4
 from dlkdd.data.views import to_float_video
 from dlkdd.enhance import create_enhancer, list_enhancers
+from dlkdd.shipped import resolve_config_args
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "configs" / "synthetic" / "data.yaml"
 CLASSIC = ("gic", "log", "he", "clahe")
@@ -111,7 +112,7 @@ def even(image: np.ndarray) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> tuple[Path, Path]:
     parser = build_parser()
-    argv = list(argv or [])
+    argv = resolve_config_args(list(argv or []))  # `--data configs/folder/data.yaml` from any folder
     names_a_data_file = any(arg == "--data" or arg.startswith("--data=") for arg in argv)
     cfg = parser.parse_args(argv if names_a_data_file else ["--data", str(DEFAULT_DATA), *argv])
     for name, value in (("--clips", cfg.clips), ("--frames", cfg.frames), ("--scale", cfg.scale)):

@@ -11,7 +11,7 @@ from dlkdd.data.decode import decode_clip, probe
 from dlkdd.enhance import ZeroDCE
 from dlkdd.preview import GAP, HEADER_HEIGHT, main
 
-from .conftest import tiny_data_args
+from .conftest import shared_file, tiny_data_args
 
 
 def test_preview_writes_a_picture_and_a_video_of_every_enhancer(tiny_root, tmp_path):
@@ -41,3 +41,15 @@ def test_preview_writes_a_picture_and_a_video_of_every_enhancer(tiny_root, tmp_p
 def test_preview_names_the_option_of_an_unknown_enhancer(tiny_root, tmp_path):
     with pytest.raises(KeyError, match=r"option --enhancers\). Did you mean 'gic'"):
         main([*tiny_data_args(tiny_root, from_scratch=False), "--enhancers=[gci]", f"--out={tmp_path}"])
+
+
+def test_preview_of_real_dark_clips_from_any_folder(arid6, tmp_path):
+    """The docs' enhancer picture of real footage: ARID clips, the shipped folder config named from a folder
+    without configs/, the authors' Zero-DCE weights; every enhancer brightens the real dark frames."""
+    zero_dce = shared_file("weights/zero_dce_Epoch99.pth")
+    png, _ = main(["--data", "configs/folder/data.yaml", f"--data.root={arid6}", "--data.num_workers=0",
+                   "--clips=1", "--frames=1", "--scale=1", "--enhancers=[gic, clahe, zero_dce_v1]",
+                   f"--enhancer_options={{zero_dce_v1: {{checkpoint: {zero_dce}}}}}", f"--out={tmp_path}"])
+    picture = np.asarray(Image.open(png).convert("RGB"))[HEADER_HEIGHT:].astype(float)
+    columns = np.array_split(picture, 4, axis=1)
+    assert all(c.mean() > columns[0].mean() + 10 for c in columns[1:]), [c.mean() for c in columns]
