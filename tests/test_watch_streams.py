@@ -327,6 +327,12 @@ def test_the_clock_on_given_timestamps():
     assert times == pytest.approx([0, 0.04, 60.04]) and jumps == []
     times, jumps = run([0, period, 0], live=True, arrivals=[0.0, 0.04, 5.04])  # a live camera's reboot
     assert times == pytest.approx([0, 0.04, 5.04]) and jumps == [("backward", -0.04)]
+    # An MP4's clock (no 33-bit wrap) that goes back: a restart, not a crash.
+    clock = MediaClock()
+    clock.open(Fraction(1, 30), 1 / 30, forward_jumps=False, live=False)
+    out = [clock(p, 0.0) for p in (0, 1, 2, 0, 1)]
+    assert [t for t, _ in out] == pytest.approx([0, 1 / 30, 2 / 30, 3 / 30, 4 / 30])
+    assert [j.kind for _, j in out if j is not None] == ["backward"]
 
 
 def test_the_soak_benchmark_runs_at_its_smallest(tmp_path, student):

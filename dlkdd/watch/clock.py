@@ -80,7 +80,8 @@ class MediaClock:
         else:
             step = float((pts - self.last_pts) * self.time_base)
             if not self._follows(step):
-                unwrapped = next((w for w in (self.wrap, -self.wrap) if self.wrap and 0 < float(
+                wraps = (self.wrap, -self.wrap) if self.wrap else ()  # only a 90 kHz clock wraps
+                unwrapped = next((w for w in wraps if 0 < float(
                     (pts + w - self.last_pts) * self.time_base) <= self.tolerance), None)
                 if unwrapped is not None:
                     self.anchor_pts -= unwrapped
