@@ -594,6 +594,19 @@ def events_distractor_background() -> str:
                  [[label, *event_cells(results["figures"][key]), speed] for key, label in labels.items()])
 
 
+def real_recording() -> str:
+    """watch on a recording of held-out real ARID clips, the events at watch's default settings."""
+    results = load("real_recording")
+    f = results["figures"]
+    return table(["recording", "frame acc.", "event P", "event R", "event F1 @0.5", "mAP@0.3", "mAP@0.5",
+                  "mAP@0.7", "events / actions"],
+                 [[f"{results['clips']} real ARID clips, {results['seconds']:.0f} s",
+                   pct(f["frame_accuracy"], 1) + " %", f"{f['event_precision']:.2f}",
+                   f"{f['event_recall']:.2f}", f"{f['event_f1']:.2f}",
+                   *(pct(f[f"map@{t}"], 1) + " %" for t in ("0.3", "0.5", "0.7")),
+                   f"{f['event_predicted']} / {f['event_annotated']}"]])
+
+
 TABLES: dict[str, Callable[[], str]] = {
     f.__name__: f
     for f in (
@@ -621,6 +634,7 @@ TABLES: dict[str, Callable[[], str]] = {
         darkness,
         real_cpu_route,
         real_cpu_route_jester_6epochs,
+        real_recording,
         events_distractor_background,
     )
 }
