@@ -37,12 +37,12 @@ class Share:
         """This rank's recordings, in the order given (the split depends only on names and sizes)."""
         if self.world_size == 1:
             return list(recordings)
+        size = {p: p.stat().st_size for p in recordings}
         load = [0] * self.world_size
         owner: dict[Path, int] = {}
-        for path in sorted(recordings, key=lambda p: (-p.stat().st_size, str(p))):
-            rank = load.index(min(load))
-            owner[path] = rank
-            load[rank] += path.stat().st_size
+        for path in sorted(recordings, key=lambda p: (-size[p], str(p))):
+            owner[path] = rank = load.index(min(load))
+            load[rank] += size[path]
         return [p for p in recordings if owner[p] == self.rank]
 
 

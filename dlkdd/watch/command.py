@@ -161,13 +161,13 @@ def main(argv: list[str] | None = None) -> list[Summary]:
     live = {"auto": None, "on": True, "off": False}[args.live]
     if len(cameras) > 1 and any(is_live(c["url"]) if live is None else live for c in cameras):
         return watch_cameras(args, cameras, live)
+    share = join_process_group()  # rank 0 of 1 unless torchrun or srun launched this process
     if len(cameras) > 1:  # files: one after another, as a folder's (share.of spreads them over ranks)
         for camera in cameras:
             if not Path(camera["url"]).is_file():
                 raise FileNotFoundError(f"SOURCE {camera['url']}: no such file. Several SOURCEs are video "
                                         "files or live streams.")
         names = dict(zip((c["url"] for c in cameras), _names(cameras), strict=True))
-        share = join_process_group()
         sources = [str(p) for p in share.of([Path(c["url"]) for c in cameras])]
         folder = None
     elif Path(cameras[0]["url"]).is_dir():
@@ -177,11 +177,10 @@ def main(argv: list[str] | None = None) -> list[Summary]:
             raise FileNotFoundError(f"SOURCE {folder}: a folder with no video files in it (.mp4, .avi, ...)")
         # Named by their path below the folder: cam1/0101.mp4 and cam2/0101.mp4 never share a file.
         names = {str(p): str(p.relative_to(folder).with_suffix("")) for p in recordings}
-        share = join_process_group()
         sources = [str(p) for p in share.of(recordings)]
     elif is_live(cameras[0]["url"]) or Path(cameras[0]["url"]).is_file():
         source, folder = cameras[0]["url"], None
-        sources, share = [source], join_process_group()
+        sources = [source]
         names = {source: args.name or cameras[0].get("name") or _stem(source)}
     else:
         raise FileNotFoundError(f"SOURCE {cameras[0]['url']}: no such file or folder. Pass a video, a folder "
