@@ -27,6 +27,7 @@ from PIL import Image
 
 from benchmarks.common import markdown_table, parser, write_json
 from benchmarks.real_cpu_route import scene_grouped_split
+from dlkdd.video import VideoWriter
 from dlkdd.watch.calibrate import default_settings
 from dlkdd.watch.command import main as watch_main
 from dlkdd.watch.scoring import detection_report
@@ -51,21 +52,15 @@ def write_recording(clips: list[tuple[Path, str]], path: Path) -> dict:
         fps = Fraction(stream.average_rate)
         width, height = stream.codec_context.width, stream.codec_context.height
     # The first clip's size and rate for all: ARID's clips share them (320x240, 30 fps).
-    with av.open(str(path), mode="w") as out:
-        video = out.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"crf": "18"}
+    with VideoWriter(path, width, height, fps, options={"crf": "18"}, threads=None) as out:
         for clip, label in clips:
             start = frames
             with av.open(str(clip)) as source:
                 for frame in source.decode(video=0):
-                    picture = frame.reformat(width=width, height=height, format="yuv420p")
-                    picture.pts, picture.time_base = frames, 1 / fps
+                    out.write(frame.reformat(width=width, height=height, format="yuv420p"))
                     frames += 1
-                    out.mux(video.encode(picture))
             segments.append({"class": label, "start": start / float(fps), "end": frames / float(fps),
                              "start_frame": start, "end_frame": frames, "clip": clip.name})
-        out.mux(video.encode())
     annotations = {"video": path.name, "fps": float(fps), "num_frames": frames, "segments": segments,
                    "classes": sorted({label for _, label in clips})}
     path.with_name(path.name + ".json").write_text(json.dumps(annotations, indent=1))

@@ -29,11 +29,11 @@ import multiprocessing
 import os
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
+
+from dlkdd.video import VideoWriter
 
 WRAP_SECONDS = 2**33 / 90000  # dlkdd.watch.clock's WRAP_TICKS in seconds (not imported: it imports torch)
 SIZE = (48, 64)
@@ -53,22 +53,17 @@ def camera(fifo: str, total: float, fps: int, speed: float) -> None:
     began, sent = time.monotonic(), 0
     with open(fifo, "wb", buffering=0) as pipe:
         for start, seconds in segments(total):
-            with av.open(pipe, "w", format="mpegts") as container:
-                stream = container.add_stream("libx264", rate=fps)
-                stream.height, stream.width = SIZE
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(2 * fps)}
+            options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(2 * fps)}
+            with VideoWriter(pipe, SIZE[1], SIZE[0], fps, container_format="mpegts", options=options,
+                             threads=None) as writer:
                 first = round(start * fps)
                 for k in range(round(seconds * fps)):
                     image = np.repeat(grain[k % len(grain)], 3, axis=2)
                     x = (2 * k) % (SIZE[1] - 8)
                     image[:, x:x + 8] = 200
-                    frame = av.VideoFrame.from_ndarray(image, "rgb24")
-                    frame.pts, frame.time_base = first + k, Fraction(1, fps)
-                    container.mux(stream.encode(frame))
+                    writer.write(image, first + k)
                     sent += 1
                     time.sleep(max(0.0, began + sent / fps / speed - time.monotonic()))
-                container.mux(stream.encode(None))
 
 
 def process_figures() -> tuple[float, int, int]:

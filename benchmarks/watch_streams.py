@@ -23,12 +23,12 @@ import io
 import multiprocessing
 import time
 from dataclasses import asdict
-from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import av
 import numpy as np
+
+from dlkdd.video import VideoWriter
 
 WAYS = ("one process", "process per stream")
 
@@ -38,20 +38,14 @@ def encode(seconds: float, fps: int, size: tuple[int, int]) -> bytes:
     rng = np.random.default_rng(0)
     grain = rng.integers(8, 40, (16, *size, 1), dtype=np.uint8)
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mpegts") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.height, stream.width = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(2 * fps)}
+    with VideoWriter(buffer, size[1], size[0], fps, container_format="mpegts", threads=None,
+                     options={"preset": "ultrafast", "tune": "zerolatency", "g": str(2 * fps)}) as writer:
         bar = max(4, size[1] // 16)
         for k in range(round(seconds * fps)):
             image = np.repeat(grain[k % len(grain)], 3, axis=2)
             x = (2 * k) % (size[1] - bar)
             image[:, x:x + bar] = 120
-            frame = av.VideoFrame.from_ndarray(image, "rgb24")
-            frame.pts, frame.time_base = k, Fraction(1, fps)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+            writer.write(image)
     return buffer.getvalue()
 
 

@@ -24,10 +24,10 @@ from dlkdd._registry import unknown_name_error
 from dlkdd.data import DarkVideoDataModule
 from dlkdd.data.decode import decode_clip, probe
 from dlkdd.data.sampling import uniform_clips
-from dlkdd.data.synthetic import write_mp4
 from dlkdd.data.views import to_float_video
 from dlkdd.enhance import create_enhancer, list_enhancers
 from dlkdd.shipped import resolve_config_args
+from dlkdd.video import write_video
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "configs" / "synthetic" / "data.yaml"
 CLASSIC = ("gic", "log", "he", "clahe")
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> tuple[Path, Path]:
     png, mp4 = cfg.out / "enhancers.png", cfg.out / "enhancers.mp4"
     Image.fromarray(grid(columns, shown, labels, cfg.scale)).save(png, optimize=True)
     video = np.stack([even(grid(columns, [t], labels, cfg.scale)) for t in range(clip_len)])
-    write_mp4(mp4, video, cfg.fps)
+    write_video(mp4, video, cfg.fps)
     print(f"columns: {' | '.join(labels)}")
     print(f"wrote {png} and {mp4}")
     return png, mp4

@@ -57,7 +57,7 @@ def zero_frame_data(good: Path, out: Path, from_packet: int) -> Path:
     data = bytearray(good.read_bytes())
     with av.open(str(good)) as container:
         positions = [p.pos for p in container.demux(container.streams.video[0]) if p.size]
-    end = data.index(b"moov") - 4  # write_mp4's files keep the index after the frame data
+    end = data.index(b"moov") - 4  # write_video's files keep the index after the frame data
     data[positions[from_packet] : end] = bytes(end - positions[from_packet])
     out.write_bytes(bytes(data))
     return out

@@ -6,9 +6,9 @@ import av
 import numpy as np
 import pytest
 
-from dlkdd.data.decode import VideoDecodeError, _Resize, decode_clip, probe
+from dlkdd.data.decode import VideoDecodeError, decode_clip, probe
 from dlkdd.data.sampling import random_clip, uniform_clips
-from dlkdd.data.synthetic import write_mp4
+from dlkdd.video import Resize, write_video
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_decode_error_names_the_file(tmp_path):
 
 def test_write_and_decode_synthetic_roundtrip(tmp_path):
     frames = np.random.default_rng(0).integers(0, 40, (6, 32, 48, 3), dtype=np.uint8)
-    write_mp4(tmp_path / "v.mp4", frames, fps=15)
+    write_video(tmp_path / "v.mp4", frames, fps=15)
     assert probe(tmp_path / "v.mp4").num_frames == 6
     assert decode_clip(tmp_path / "v.mp4", range(6), (32, 48)).shape == (6, 32, 48, 3)
 
@@ -105,7 +105,7 @@ def test_reused_converter_gives_the_bytes_of_a_fresh_one_per_frame(tmp_path, nam
     with av.open(str(path)) as container:
         decoded = list(container.decode(video=0))
         assert decoded[0].format.name == pix_fmt and round(decoded[0].rotation or 0) == rotation
-        resize = _Resize(decoded[0], *frame_size)
+        resize = Resize(decoded[0], *frame_size)
         width, height = resize.stored_size
         expected = np.stack([
             np.rot90(frame.to_ndarray(format="rgb24", width=width, height=height), resize.turns)[

@@ -12,7 +12,8 @@ import pytest
 
 from dlkdd.cli import main
 from dlkdd.data.decode import decode_clip, probe
-from dlkdd.data.sources import VIDEO_SUFFIXES, make_source
+from dlkdd.data.sources import make_source
+from dlkdd.video import VIDEO_SUFFIXES
 
 from .conftest import CONFIGS
 

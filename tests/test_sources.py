@@ -9,7 +9,7 @@ import pytest
 
 from dlkdd.data import DarkVideoDataModule
 from dlkdd.data.sources import ARID_CLASSES, NO_LABEL, SourceOptions, make_source
-from dlkdd.data.synthetic import write_mp4
+from dlkdd.video import write_video
 
 from .test_bad_input import counting_frames
 
@@ -111,7 +111,7 @@ def test_missing_or_empty_root_fails_at_setup_naming_the_options(tmp_path, datas
 
 def test_missing_files_are_reported_in_one_error(tmp_path):
     (tmp_path / "walk").mkdir()
-    write_mp4(tmp_path / "walk/present.mp4", counting_frames(4), fps=10)
+    write_video(tmp_path / "walk/present.mp4", counting_frames(4), fps=10)
     lines = ["walk/present.mp4 0"] + [f"walk/gone_{k}.mp4 0" for k in range(7)]
     (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
     (tmp_path / "test.txt").write_text("walk/present.mp4 0\n")

@@ -20,7 +20,6 @@ from dlkdd.data.synthetic import (
     is_generated,
     render_clean_video,
     split_list_path,
-    write_mp4,
 )
 
 SMALL = SyntheticConfig(
@@ -167,18 +166,6 @@ def test_color_cast_can_be_disabled() -> None:
 
     assert max(channel_spread(False, seed) for seed in range(8)) < 0.05
     assert max(channel_spread(True, seed) for seed in range(8)) > 0.3
-
-
-def test_write_mp4_round_trip(tmp_path: Path) -> None:
-    x = np.arange(40)[None, None, :, None]
-    wave = 128 + 100 * np.sin(2 * np.pi * (x - 2 * np.arange(5)[:, None, None, None]) / 40)
-    frames = np.broadcast_to(wave, (5, 24, 40, 3)).astype(np.uint8)
-    write_mp4(tmp_path / "wave.mp4", frames, fps=10)
-    decoded = decode(tmp_path / "wave.mp4")
-    assert decoded.shape == frames.shape
-    assert np.abs(decoded.astype(np.int16) - frames).mean() < 3
-    with pytest.raises(ValueError):
-        write_mp4(tmp_path / "bad.mp4", frames.astype(np.float32), fps=10)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import wandb
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
-from dlkdd.data.synthetic import write_mp4
 from dlkdd.models.classifier import video_probabilities
+from dlkdd.video import write_video
 
 
 def _wandb(trainer) -> WandbLogger | None:
@@ -93,7 +93,7 @@ class PairedClipsToWandb(L.Callback):
             paths = []
             for i, (original, enhanced, _) in enumerate(self.clips):
                 paths.append(str(Path(folder) / f"clip{i}.mp4"))
-                write_mp4(paths[-1], side_by_side_uint8(original, enhanced).numpy(), self.fps)
+                write_video(paths[-1], side_by_side_uint8(original, enhanced).numpy(), self.fps)
             logger.log_video("val/clips", paths, step=trainer.global_step,
                              caption=[caption for *_, caption in self.clips], format=["mp4"] * len(paths))
         self.clips = []

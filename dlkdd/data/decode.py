@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
+
+from dlkdd.video import Resize, frame_rate
 
 
 class VideoDecodeError(RuntimeError):
@@ -35,11 +35,6 @@ def _open_stream(container: av.container.InputContainer, path: Path) -> av.video
     return stream
 
 
-def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
-    rate = stream.average_rate or stream.base_rate or stream.guessed_rate
-    return Fraction(rate) if rate else Fraction(25)
-
-
 def probe(path: str | Path, decode_first_frame: bool = False) -> VideoInfo:
     """Frame count, fps and size from the container header (no decoding when the header knows).
 
@@ -50,7 +45,7 @@ def probe(path: str | Path, decode_first_frame: bool = False) -> VideoInfo:
     try:
         with av.open(str(path)) as container:
             stream = _open_stream(container, path)
-            fps = _frame_rate(stream)
+            fps = frame_rate(stream)
             num_frames = stream.frames
             if num_frames <= 0 and stream.duration is not None and stream.time_base is not None:
                 num_frames = round(stream.duration * stream.time_base * fps)
@@ -67,12 +62,6 @@ def _count_packets(path: Path) -> int:
     # A fresh demuxer rather than a seek back to 0: raw elementary streams (.h264, .hevc) cannot seek.
     with av.open(str(path)) as container:
         return sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
-
-
-def _cover_size(width: int, height: int, out_h: int, out_w: int) -> tuple[int, int]:
-    """Smallest size with the source's aspect that covers (out_h, out_w), so a centre crop fills it."""
-    scale = max(out_h / height, out_w / width)
-    return max(out_w, round(width * scale)), max(out_h, round(height * scale))
 
 
 def decode_clip(
@@ -116,7 +105,7 @@ def _decode(path: Path, wanted: set[int], out_h: int, out_w: int, deadline: floa
     first_seen = None
     with av.open(str(path)) as container:
         stream = _open_stream(container, path)
-        fps, time_base = _frame_rate(stream), stream.time_base
+        fps, time_base = frame_rate(stream), stream.time_base
         # Raw elementary streams (.h264, .hevc from DVR exports) carry no timestamps: no seeking,
         # frame k is the k-th frame decoded from the start.
         timed = stream.start_time is not None
@@ -132,34 +121,11 @@ def _decode(path: Path, wanted: set[int], out_h: int, out_w: int, deadline: floa
             index = decoded if frame.pts is None else round((frame.pts - start) * time_base * fps)
             first_seen = index if first_seen is None else first_seen
             if index in wanted:
-                resize = resize or _Resize(frame, out_h, out_w)
+                resize = resize or Resize(frame, out_h, out_w)
                 frames[index] = resize(frame)
             if index >= last:
                 break
     return frames, first_seen
-
-
-class _Resize:
-    """Stored frame -> upright RGB covering (out_h, out_w), centre cropped: swscale scales the stored
-    frame, numpy turns it by the display rotation (multiples of 90 degrees).
-
-    One swscale context for every frame it resizes: a frame's own to_ndarray(width=, height=) builds
-    a new one per call (~1 ms at ARID's size; reusing one costs ~0.04 ms) for the same bytes."""
-
-    def __init__(self, frame: av.VideoFrame, out_h: int, out_w: int) -> None:
-        self.turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise quarter turns
-        upright_w, upright_h = (frame.height, frame.width) if self.turns % 2 else (frame.width, frame.height)
-        scaled_w, scaled_h = _cover_size(upright_w, upright_h, out_h, out_w)
-        self.stored_size = (scaled_h, scaled_w) if self.turns % 2 else (scaled_w, scaled_h)
-        self.top, self.left = (scaled_h - out_h) // 2, (scaled_w - out_w) // 2
-        self.out_h, self.out_w = out_h, out_w
-        self.reformatter = VideoReformatter()
-
-    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        width, height = self.stored_size
-        scaled = self.reformatter.reformat(frame, width=width, height=height, format="rgb24")
-        rgb = np.rot90(scaled.to_ndarray(), self.turns)
-        return rgb[self.top : self.top + self.out_h, self.left : self.left + self.out_w]
 
 
 def _nearest_before(frames: dict[int, np.ndarray], index: int) -> np.ndarray:

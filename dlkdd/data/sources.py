@@ -16,22 +16,9 @@ from pathlib import Path
 
 from dlkdd._registry import register_into, unknown_name_error
 from dlkdd.data import synthetic
+from dlkdd.video import VIDEO_SUFFIXES, list_videos
 
 ARID_CLASSES = ("Drink", "Jump", "Pick", "Pour", "Push", "Run", "Sit", "Stand", "Turn", "Walk", "Wave")
-# What a file must end with (any case) to be a video in a folder (dataset folder, videos): the containers
-# and raw streams that cameras, phones, NVRs and DVRs export and FFmpeg (PyAV) decodes.
-# docs/guides/datasets.md lists them; tests/test_formats.py writes each that PyAV can write and decodes it.
-VIDEO_SUFFIXES = frozenset({
-    ".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".f4v",  # ISO/QuickTime: phones, IP cameras, NVR exports
-    ".mkv", ".webm",  # Matroska
-    ".avi", ".flv", ".asf", ".wmv",  # older DVRs and Windows exports
-    ".ts", ".m2ts", ".mts", ".m2t",  # MPEG transport streams: NVR/DVR and camcorder (AVCHD) recordings
-    ".mpg", ".mpeg", ".vob", ".mxf",  # MPEG program streams, DVD, broadcast
-    ".h264", ".264", ".h265", ".265", ".hevc",  # raw H.264/H.265 streams (Hikvision, Uniview exports)
-    ".mjpeg", ".mjpg",  # raw motion JPEG (cheap USB and IP cameras)
-    ".dav",  # Dahua DVR/NVR recordings (FFmpeg's dhav demuxer)
-    ".ogv",
-})
 STAGE_SPLITS = ("train", "val", "test")
 # The reserved class name for "no action" (empty scenes, the night's usual false alarms): a folder or list
 # class of this name (any case) is trained like any class, kept out of top-1/top-5 (dlkdd.models.metrics:
@@ -326,10 +313,6 @@ def list_source(root: Path, split: int, options: SourceOptions) -> Source:
     )
 
 
-def _videos_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
-
-
 def _holdout(videos: list[Path], fraction: float) -> set[Path]:
     """A stable per-class hold-out: the videos with the smallest name hashes, so adding videos later
     moves few of the old ones between train and test."""
@@ -351,11 +334,11 @@ def folder_source(root: Path, split: int, options: SourceOptions) -> Source:
             raise FileNotFoundError(f"{root}/train/ exists but neither {root}/test/ nor {root}/val/ does")
         for stage in STAGE_SPLITS:
             folder = split_folders.get(stage) or split_folders.get("test" if stage == "val" else "val")
-            by_stage[stage] = {c.name: _videos_in(c) for c in sorted(folder.iterdir()) if c.is_dir()}
+            by_stage[stage] = {c.name: list_videos(c) for c in sorted(folder.iterdir()) if c.is_dir()}
         class_names = tuple(sorted({name for classes in by_stage.values() for name in classes}))
     else:
         folders = [c for c in sorted(root.iterdir()) if c.is_dir() and not c.name.startswith(".")]
-        classes = {c.name: videos for c in folders if (videos := _videos_in(c))}
+        classes = {c.name: videos for c in folders if (videos := list_videos(c))}
         if not classes:
             raise FileNotFoundError(
                 f"No class folders with videos ({', '.join(sorted(VIDEO_SUFFIXES))}) in {root} "
@@ -390,7 +373,7 @@ def videos_source(root: Path, split: int, options: SourceOptions) -> Source:
             raise ValueError(f"{root} (--data.root, --data.dataset=videos) lists no videos: "
                              "write one path per line, relative to the list's folder or absolute.")
     else:
-        paths = _videos_in(root)
+        paths = list_videos(root)
         if not paths:
             raise FileNotFoundError(
                 f"No videos ({', '.join(sorted(VIDEO_SUFFIXES))}) under {root} (--data.root, "

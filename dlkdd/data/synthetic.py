@@ -27,12 +27,12 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from tqdm import tqdm
+
+from dlkdd.video import write_video
 
 PathLike = str | os.PathLike[str]
 
@@ -592,26 +592,6 @@ def encode_bright(frames: np.ndarray) -> np.ndarray:
     return np.rint(srgb * 255.0).astype(np.uint8)
 
 
-def write_mp4(path: PathLike, frames_uint8: np.ndarray, fps: int) -> None:
-    """Encode uint8 (T, H, W, 3) RGB frames as H.264 yuv420p mp4 that decodes to exactly T frames."""
-    frames = np.ascontiguousarray(frames_uint8)
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"expected uint8 frames of shape (T, H, W, 3), got {frames.dtype} {frames.shape}")
-    _, height, width, _ = frames.shape
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        # veryfast keeps encoding cheap. For a reproducible bitstream: one thread, and no macroblock-tree
-        # rate control, whose output varied between processes on small frames (seen at 64x48).
-        stream.options = {"crf": "20", "preset": "veryfast", "x264-params": "mbtree=0"}
-        stream.codec_context.thread_count = 1
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, fps)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))  # flush the frames x264 still holds for lookahead
-
-
 # ---------------------------------------------------------------------------------------------------
 # Dataset on disk.
 # ---------------------------------------------------------------------------------------------------
@@ -648,7 +628,7 @@ def _make_video(job: _VideoJob) -> None:
         frames = encode_bright(clean)
     else:
         frames = degrade_low_light(clean, rng, config.color_cast, config.exposure, config.read_noise)
-    write_mp4(job.root / job.relpath, frames, config.fps)
+    write_video(job.root / job.relpath, frames, config.fps)
 
 
 def split_list_path(root: PathLike, split: str) -> Path:

@@ -19,10 +19,8 @@ import sys
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from tqdm import tqdm
 
@@ -32,8 +30,8 @@ from dlkdd.data.synthetic import (
     SyntheticConfig,
     degrade_low_light,
     render_clean_video,
-    write_mp4,
 )
+from dlkdd.video import write_video
 
 ARID_SIZE = (240, 320)  # (height, width)
 DARK48_SIZES = ((360, 640), (360, 480))
@@ -42,18 +40,8 @@ FPS = 30
 
 def write_avi_mpeg4(path: str | Path, frames_uint8: np.ndarray, fps: int, bit_rate: int = 1_000_000) -> None:
     """Encode uint8 (T, H, W, 3) RGB frames as MPEG-4 Part 2 (yuv420p) in an AVI container."""
-    frames = np.ascontiguousarray(frames_uint8)
-    _, height, width, _ = frames.shape
-    with av.open(str(path), mode="w", format="avi") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.bit_rate = bit_rate
-        stream.codec_context.thread_count = 1
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, fps)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    write_video(path, frames_uint8, fps, codec="mpeg4", container_format="avi", options=None,
+                bit_rate=bit_rate)
 
 
 @dataclass(frozen=True)
@@ -73,7 +61,7 @@ def _render(job: _Job) -> None:
     rng = np.random.default_rng([job.seed, job.label, zlib.crc32(job.path.name.encode())])
     frames = degrade_low_light(render_clean_video(job.label % len(CLASS_NAMES), rng, config), rng, True)
     job.path.parent.mkdir(parents=True, exist_ok=True)
-    (write_avi_mpeg4 if job.avi else write_mp4)(job.path, frames, FPS)
+    (write_avi_mpeg4 if job.avi else write_video)(job.path, frames, FPS)
 
 
 def _run(jobs: list[_Job], workers: int, progress: bool, what: str) -> None:

@@ -21,10 +21,8 @@ import argparse
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 from dlkdd.data.synthetic import (
@@ -36,6 +34,7 @@ from dlkdd.data.synthetic import (
     render_clean_video,
     render_empty_scene,
 )
+from dlkdd.video import VideoWriter
 
 # A fixed start of the night, so a generated recording has a wall clock (its mp4 creation time).
 FILMED = "2026-01-15T22:00:00.000000Z"
@@ -125,16 +124,11 @@ def generate_long_video(path: str | Path, config: LongVideoConfig | None = None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     segments = plan(config)
-    with av.open(str(path), mode="w") as container:
-        container.metadata["creation_time"] = FILMED
-        stream = container.add_stream("libx264", rate=config.fps)
-        stream.width, stream.height, stream.pix_fmt = config.width, config.height, "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"}
-        for index, rgb in enumerate(render(config, segments)):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, config.fps)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    options = {"crf": "20", "preset": "veryfast"}
+    with VideoWriter(path, config.width, config.height, config.fps, options=options, threads=None,
+                     metadata={"creation_time": FILMED}) as writer:
+        for rgb in render(config, segments):
+            writer.write(rgb)
     annotations = path.with_suffix(path.suffix + ".json")
     annotations.write_text(json.dumps({
         "video": path.name, "config": asdict(config), "classes": list(CLASS_NAMES), "filmed": FILMED,

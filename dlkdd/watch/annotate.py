@@ -14,12 +14,12 @@ from collections import deque
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageDraw
 
+from dlkdd.video import VideoWriter
 from dlkdd.watch.source import Frame
 from dlkdd.watch.windows import Window
 
@@ -39,18 +39,19 @@ class AnnotatedVideo:
         self.width, self.height = 2 * ((width * scale + 1) // 2), 2 * ((height * scale + 1) // 2)
         self.bar_height = max(6, self.height // 24)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.container = av.open(str(path), mode="w")
-        self.stream = self.container.add_stream("libx264", rate=fps)
-        self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, "yuv420p"
-        self.stream.time_base = time_base
-        self.stream.options = {"crf": "23", "preset": "veryfast"}
+        self.writer = VideoWriter(path, self.width, self.height, fps, time_base=time_base, threads=None,
+                                  options={"crf": "23", "preset": "veryfast"})
         self.time_base = time_base
         self.waiting: deque[tuple[float, int, np.ndarray]] = deque()  # (time, pts, rgb) of frames
         self.results: deque[tuple[tuple[float, float], int, list[int], list[float]]] = deque()
         self.history: deque[tuple[float, float, int, float]] = deque()  # the bar: (start, end, class, p)
         self.reformatter = VideoReformatter()
         self.last_pts = -1
-        self.frames = 0
+
+    @property
+    def frames(self) -> int:
+        """Written so far."""
+        return self.writer.frames
 
     def add_frame(self, frame: Frame) -> None:
         # Source size: brightened there, then scaled. One reformatter for the whole video: a frame's own
@@ -81,7 +82,7 @@ class AnnotatedVideo:
                 self.history.append((result[0][0], result[0][1], result[2][0], result[3][0]))
             while self.history and self.history[0][1] < t - self.bar_seconds:
                 self.history.popleft()
-            self._encode(self._draw(self._brighten(rgb), t, result), pts)
+            self.writer.write(self._draw(self._brighten(rgb), t, result), pts)
 
     def _brighten(self, rgb: np.ndarray) -> np.ndarray:
         if self.enhancer is None:
@@ -118,13 +119,6 @@ class AnnotatedVideo:
             draw.rectangle((x0, y0 + 1, max(x0, x1 - 1), self.height - 1), fill=color)
         return np.asarray(image)
 
-    def _encode(self, rgb: np.ndarray, pts: int) -> None:
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame.pts, frame.time_base = pts, self.time_base
-        self.container.mux(self.stream.encode(frame))
-        self.frames += 1
-
     def close(self) -> None:
         self._emit(len(self.waiting))
-        self.container.mux(self.stream.encode(None))
-        self.container.close()
+        self.writer.close()

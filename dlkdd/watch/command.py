@@ -51,11 +51,12 @@ from tqdm import tqdm
 from dlkdd.enhance import create_enhancer
 from dlkdd.inference import load_clip_model
 from dlkdd.parse_errors import CommandParser
+from dlkdd.video import list_videos
 from dlkdd.watch.archive import gather, is_complete, join_process_group, total_line, write_summary
 from dlkdd.watch.calibrate import SETTINGS_KEYS, read_settings
 from dlkdd.watch.multiplex import Camera, watch_many
 from dlkdd.watch.pipeline import Summary, WatchOptions, watch
-from dlkdd.watch.source import is_live, list_recordings
+from dlkdd.watch.source import is_live
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> list[Summary]:
         folder = None
     elif Path(cameras[0]["url"]).is_dir():
         folder = Path(cameras[0]["url"])
-        recordings = list_recordings(folder)
+        recordings = list_videos(folder)
         if not recordings:
             raise FileNotFoundError(f"SOURCE {folder}: a folder with no video files in it (.mp4, .avi, ...)")
         # Named by their path below the folder: cam1/0101.mp4 and cam2/0101.mp4 never share a file.

@@ -32,10 +32,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from dlkdd.data.decode import _Resize
+from dlkdd.video import Resize, frame_rate
 from dlkdd.watch.clock import Discontinuity, MediaClock
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".flv", ".wmv")
 
 
 @dataclass
@@ -45,7 +43,7 @@ class Frame:
 
     video: av.VideoFrame
     time: float  # seconds since the source's first frame (a non-zero stream start time counts as 0)
-    resize: _Resize
+    resize: Resize
     wall_clock: datetime | None = None  # when the source says it was filmed (live: when it arrived)
     arrival: float = 0.0  # time.monotonic() when the decoder delivered it
     after_gap: bool = False  # live: frames just before this one were dropped
@@ -76,17 +74,6 @@ def _is_fifo(path: str) -> bool:
         return stat.S_ISFIFO(os.stat(path).st_mode)
     except OSError:
         return False
-
-
-def list_recordings(folder: Path) -> list[Path]:
-    """The videos in `folder` and below it, by name."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-
-
-def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
-    """Nominal frames per second (the average over a VFR file), as dlkdd's clip decoder uses it."""
-    rate = stream.average_rate or stream.base_rate or stream.guessed_rate
-    return Fraction(rate) if rate else Fraction(25)
 
 
 # FFmpeg's UDP input options (libavformat/udp.c), in the units it takes; a URL's own ?key=value wins.
@@ -217,7 +204,7 @@ class VideoSource:
                         if frame.pts is None:
                             continue
                         if resize is None:
-                            resize = _Resize(frame, *self.frame_size)
+                            resize = Resize(frame, *self.frame_size)
                             self.width, self.height = frame.width, frame.height
                         arrival = time.monotonic()
                         t, jump = self.clock(frame.pts, arrival, start)
