@@ -1,5 +1,5 @@
 """How dark is the dark? Per-clip statistics of a folder of real dark clips beside the generator's default
-dark set (dlkdd.data.synthetic), printed side by side, written to JSON and drawn for the docs.
+dark set (dlkdd.synthetic.dataset), printed side by side, written to JSON and drawn for the docs.
 
     python -m benchmarks.darkness --real ../shared/real/arid6 \\
         --out benchmarks/results/darkness.json --figure benchmarks/results/darkness.png
@@ -33,7 +33,7 @@ import numpy as np
 from benchmarks.common import markdown_table, parser, write_json
 from dlkdd.data.decode import decode_clip, probe
 from dlkdd.data.sources import VIDEO_SUFFIXES
-from dlkdd.data.synthetic import MARKER_NAME, SyntheticConfig, generate_dataset
+from dlkdd.synthetic.dataset import MARKER_NAME, SyntheticConfig, generate_dataset
 
 FRAMES = 48
 STILL_FRACTION = 0.3

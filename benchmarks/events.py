@@ -5,7 +5,7 @@ another recording seed, side by side.
     python -m benchmarks.events --ckpt_path /tmp/events_qs/runs/synthetic/distill/checkpoints/best.ckpt \\
         --duration 3600 --out benchmarks/results/events.json            (the issue's hour; see docs/events.md)
 
-Three recordings (dlkdd.data.synthetic_long, written once into --work and reused): a tuning one (seed
+Three recordings (dlkdd.synthetic.recordings, written once into --work and reused): a tuning one (seed
 --tune_seed) and a test one (--test_seed), actions separated by gaps of --gap seconds with distractors in
 half of them, and an empty night (no action, a distractor in every gap). With --max_false_alarms, a
 fourth: an empty night for tuning (--empty_tune_seed, --empty_tune_duration), and one more calibration
@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import markdown_table, parser, write_json
-from dlkdd.data.synthetic_long import LongVideoConfig, generate_long_video
 from dlkdd.inference import load_clip_model
+from dlkdd.synthetic.recordings import LongVideoConfig, generate_long_video
 from dlkdd.watch.calibrate import default_settings, figures, observe, replay, search
 from dlkdd.watch.scoring import detection_report
 

@@ -26,7 +26,7 @@ import torch
 
 from benchmarks.common import machine, markdown_table, parser, quiet_lightning, working_dir, write_json
 from dlkdd.cli import main as cli_main
-from dlkdd.data.synthetic_formats import generate_arid_like
+from dlkdd.synthetic.formats import generate_arid_like
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = ["--model.init_args.backbone=tiny_r2plus1d", "--model.init_args.pretrained=null",

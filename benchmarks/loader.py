@@ -44,8 +44,8 @@ from dlkdd.data.decode import probe
 from dlkdd.data.sampling import uniform_clips
 from dlkdd.data.sources import SourceOptions, make_source
 from dlkdd.data.store import ClipStore, disk_bytes
-from dlkdd.data.synthetic import SyntheticConfig, generate_dataset
-from dlkdd.data.synthetic_formats import generate_arid_like, generate_dark48_like
+from dlkdd.synthetic.dataset import SyntheticConfig, generate_dataset
+from dlkdd.synthetic.formats import generate_arid_like, generate_dark48_like
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = 0.70  # 1 decoding worker against raw PyAV

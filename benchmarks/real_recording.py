@@ -7,7 +7,7 @@ metrics (as benchmarks/events.py measures the generated hours), and one annotate
 
 The recording: the clips of the held-out sessions of benchmarks.real_cpu_route's scene-grouped split (so a
 model trained by that route never saw them), the classes taking turns, one after another at their own
-frame rate and size, re-encoded into one H.264 mp4 with annotations in dlkdd.data.synthetic_long's format:
+frame rate and size, re-encoded into one H.264 mp4 with annotations in dlkdd.synthetic.recordings's format:
 each clip one action segment (ARID has no empty footage to put between them). The real `dlkdd watch`
 command runs over it once (timeline, events, annotated video, at watch's default event settings); its
 events file is scored: frame accuracy, event precision / recall / F1 at tIoU 0.5, mAP at tIoU 0.3 / 0.5 /

@@ -5,7 +5,7 @@ annotations, and how fast it runs against real time and against decoding alone.
     python -m benchmarks.watch --ckpt_path best.ckpt --duration 600 --hops 1f 0.5s 1.5s --out results.json
 
 Writes (or reuses) a recording of consecutive action segments with no-action gaps
-(dlkdd.data.synthetic_long, the quickstart's frame size and fps), runs the watch pipeline at each hop
+(dlkdd.synthetic.recordings, the quickstart's frame size and fps), runs the watch pipeline at each hop
 and reports: frame-level accuracy (each frame's state, an event's class or no action, against the
 annotation), event precision / recall / F1 at temporal IoU 0.5, the top-1 accuracy of the windows that
 lie wholly inside one action (the model alone, before the event logic), and throughput as a multiple of
@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import markdown_table, parser, write_json
-from dlkdd.data.synthetic_long import LongVideoConfig, generate_long_video
 from dlkdd.inference import load_clip_model
+from dlkdd.synthetic.recordings import LongVideoConfig, generate_long_video
 from dlkdd.watch import WatchOptions, watch
 from dlkdd.watch.scoring import event_scores, frame_accuracy
 from dlkdd.watch.source import VideoSource

@@ -3,7 +3,7 @@
     python -m benchmarks.watch_archive --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
     python -m benchmarks.watch_archive --ckpt_path best.ckpt --recordings 8 --duration 120 --processes 1 2 4
 
-Writes (or reuses) generated night recordings (dlkdd.data.synthetic_long, the quickstart's frame size),
+Writes (or reuses) generated night recordings (dlkdd.synthetic.recordings, the quickstart's frame size),
 then runs the real command over the folder, once per process count and round (in turn, round after
 round, so a busy machine slows every count alike), each into a fresh output folder. Reports media
 seconds per wall second, start-up included (what a user waits for), and checks that every process
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import markdown_table, parser, write_json
-from dlkdd.data.synthetic_long import LongVideoConfig, generate_long_video
+from dlkdd.synthetic.recordings import LongVideoConfig, generate_long_video
 
 REPO = Path(__file__).resolve().parent.parent
 

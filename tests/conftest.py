@@ -10,7 +10,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 
-from dlkdd.data.synthetic import SyntheticConfig, generate_dataset
+from dlkdd.synthetic.dataset import SyntheticConfig, generate_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"

@@ -12,9 +12,9 @@ import yaml
 from dlkdd.backbones.published import is_published, published_weights
 from dlkdd.cli import main
 from dlkdd.data import DarkVideoDataModule
-from dlkdd.data.synthetic import BRIGHT_CLASS_NAMES
 from dlkdd.enhance import create_enhancer
 from dlkdd.models import DistillModule, EnhancerModule, TeacherModule, TwoStreamModule
+from dlkdd.synthetic.dataset import BRIGHT_CLASS_NAMES
 
 from .conftest import CONFIGS, save_as_fit_would
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from dlkdd.cli import main
-from dlkdd.data.synthetic import split_list_path
+from dlkdd.synthetic.dataset import split_list_path
 
 from .conftest import CONFIGS, REPO, tiny_data_args
 

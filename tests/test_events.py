@@ -14,7 +14,9 @@ import torch
 
 from dlkdd.cli import main as cli_main
 from dlkdd.data.sources import BACKGROUND, background_index, make_source
-from dlkdd.data.synthetic import (
+from dlkdd.inference import load_clip_model
+from dlkdd.models.metrics import accuracy_metrics
+from dlkdd.synthetic.dataset import (
     CLASS_NAMES,
     MARKER_NAME,
     SPLITS,
@@ -24,9 +26,7 @@ from dlkdd.data.synthetic import (
     render_empty_scene,
     split_list_path,
 )
-from dlkdd.data.synthetic_long import DISTRACTORS, LongVideoConfig, generate_long_video, plan
-from dlkdd.inference import load_clip_model
-from dlkdd.models.metrics import accuracy_metrics
+from dlkdd.synthetic.recordings import DISTRACTORS, LongVideoConfig, generate_long_video, plan
 from dlkdd.watch.calibrate import Recording, default_settings, figures, replay, search
 from dlkdd.watch.calibrate import main as calibrate_main
 from dlkdd.watch.command import main as watch_main

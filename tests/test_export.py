@@ -170,7 +170,7 @@ def test_the_command_reports_a_bad_checkpoint_as_one_error(tmp_path):
 
 
 def test_watch_runs_the_onnx_file_as_it_runs_the_checkpoint(checkpoints, student_onnx, tmp_path):
-    from dlkdd.data.synthetic_long import LongVideoConfig, generate_long_video
+    from dlkdd.synthetic.recordings import LongVideoConfig, generate_long_video
     from dlkdd.watch.command import main as watch_main
 
     generate_long_video(tmp_path / "night.mp4", LongVideoConfig(duration=3.0, fps=15, height=32, width=44))

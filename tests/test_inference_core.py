@@ -10,8 +10,8 @@ import torch
 
 from dlkdd.cli import main
 from dlkdd.data.decode import decode_clip
-from dlkdd.data.synthetic import split_list_path
 from dlkdd.inference import ClipSpec, TorchClipModel, load_clip_model
+from dlkdd.synthetic.dataset import split_list_path
 
 from .conftest import CONFIGS, one_step_checkpoint, tiny_data_args
 

@@ -10,7 +10,7 @@ import torch
 
 from dlkdd.backbones import create_backbone
 from dlkdd.cli import main
-from dlkdd.data.synthetic import split_list_path
+from dlkdd.synthetic.dataset import split_list_path
 
 from .conftest import CONFIGS, tiny_data_args
 

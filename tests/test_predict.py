@@ -12,7 +12,7 @@ import pytest
 
 from dlkdd.callbacks.prediction_writer import PredictionWriter, csv_columns
 from dlkdd.cli import main
-from dlkdd.data.synthetic import CLASS_NAMES, split_list_path
+from dlkdd.synthetic.dataset import CLASS_NAMES, split_list_path
 
 from .conftest import CONFIGS, tiny_data_args
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from dlkdd.cli import main
-from dlkdd.data.synthetic import BRIGHT_CLASS_NAMES, CLASS_NAMES, generate_dataset
 from dlkdd.models import DistillModule, TeacherModule, TwoStreamModule, VideoClassifier
+from dlkdd.synthetic.dataset import BRIGHT_CLASS_NAMES, CLASS_NAMES, generate_dataset
 
 from .conftest import CONFIGS, TINY, save_as_fit_would, tiny_data_args
 

@@ -23,7 +23,7 @@ from dlkdd.data.decode import decode_clip, probe
 from dlkdd.data.samplers import SeededSamples
 from dlkdd.data.sources import make_source
 from dlkdd.data.store import ClipStore, read_frames
-from dlkdd.data.synthetic_formats import generate_arid_like
+from dlkdd.synthetic.formats import generate_arid_like
 
 from .conftest import CONFIGS, REPO, tiny_data_args
 from .test_bad_input import counting_frames, write_video, zero_frame_data

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from dlkdd.data.synthetic import (
+from dlkdd.synthetic.dataset import (
     BRIGHT_CLASS_NAMES,
     CLASS_NAMES,
     SPLITS,

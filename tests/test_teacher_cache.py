@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from dlkdd.cli import main
-from dlkdd.data.synthetic import split_list_path
 from dlkdd.models import DistillModule, GenKDOptions, TeacherModule
+from dlkdd.synthetic.dataset import split_list_path
 
 from .conftest import CONFIGS, save_as_fit_would, tiny_data_args
 

@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 import torch
 
-from dlkdd.data.synthetic import CLASS_NAMES
-from dlkdd.data.synthetic_long import LongVideoConfig, generate_long_video
 from dlkdd.enhance import create_enhancer
 from dlkdd.inference import ClipModel, load_clip_model
+from dlkdd.synthetic.dataset import CLASS_NAMES
+from dlkdd.synthetic.recordings import LongVideoConfig, generate_long_video
 from dlkdd.watch import WatchOptions, watch
 from dlkdd.watch.annotate import AnnotatedVideo
 from dlkdd.watch.command import main as watch_main

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dlkdd.data.synthetic import CLASS_NAMES
 from dlkdd.inference import load_clip_model
+from dlkdd.synthetic.dataset import CLASS_NAMES
 from dlkdd.watch import WatchOptions, watch
 from dlkdd.watch.command import main as watch_main
 from dlkdd.watch.multiplex import Camera, watch_many

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dlkdd.data.synthetic import CLASS_NAMES
-from dlkdd.data.synthetic_long import LongVideoConfig, plan
+from dlkdd.synthetic.dataset import CLASS_NAMES
+from dlkdd.synthetic.recordings import LongVideoConfig, plan
 from dlkdd.watch.events import Alerter, EventTracker
 from dlkdd.watch.scoring import detection_report, event_scores, frame_accuracy, temporal_iou
 from dlkdd.watch.smoothing import MovingAverage

@@ -17,10 +17,10 @@ from dlkdd.data.manifest import Manifest, default_manifest_path
 from dlkdd.data.samplers import ordered_loader
 from dlkdd.data.sources import GENERATED_CORPORA, Source, SourceOptions, make_source
 from dlkdd.data.store import ClipStore, store_folder
-from dlkdd.data.synthetic import SyntheticConfig, generate_dataset, is_generated
 from dlkdd.data.validation import CheckedSplit, check_split
 from dlkdd.data.views import EVAL_CROPS, ViewBuilder
 from dlkdd.enhance import create_enhancer
+from dlkdd.synthetic.dataset import SyntheticConfig, generate_dataset, is_generated
 
 ALL_VIEWS = frozenset({"original", "enhanced"})
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlkdd._registry import register_into, unknown_name_error
-from dlkdd.data import synthetic
+from dlkdd.synthetic import dataset as synthetic
 from dlkdd.video import VIDEO_SUFFIXES, list_videos
 
 ARID_CLASSES = ("Drink", "Jump", "Pick", "Pour", "Push", "Run", "Sit", "Stand", "Turn", "Walk", "Wave")

@@ -146,7 +146,7 @@ def find_videos(root: Path, count: int) -> list[Path]:
 
 def generated_clips(spec: ClipSpec, count: int) -> Tensor:
     """Dark clips from the synthetic generator, written as real mp4 files and decoded like any video."""
-    from dlkdd.data.synthetic import SyntheticConfig, generate_dataset
+    from dlkdd.synthetic.dataset import SyntheticConfig, generate_dataset
 
     even = [max(16, v + v % 2) for v in spec.frame_size]
     config = SyntheticConfig(train_per_class=0, val_per_class=0, test_per_class=1,

@@ -5,7 +5,7 @@
   dlkdd calibrate night1.mp4 --ckpt_path best.ckpt --into_checkpoint    (the checkpoint carries them;
       `dlkdd export` then writes them into the exported file's metadata, and `watch` uses them)
 
-Each recording's annotations are the JSON beside it (RECORDING.json, as dlkdd.data.synthetic_long
+Each recording's annotations are the JSON beside it (RECORDING.json, as dlkdd.synthetic.recordings
 writes: {"segments": [{"class", "start", "end"}, ...], "num_frames"}). A recording with no action (its
 segments' classes all null, or no segments: an empty night) is an *empty* one. The model runs ONCE per
 recording, at --hop; then every setting of the grid (event_enter, event_exit, min_event, smooth,
@@ -79,7 +79,7 @@ def read_annotations(path: Path) -> dict:
     # The errors are raised outside the `except`, so `dlkdd: error:` prints them, not their cause.
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no annotations beside the recording. Write them as "
-                                "dlkdd.data.synthetic_long does (RECORDING.json) or pass --annotations.")
+                                "dlkdd.synthetic.recordings does (RECORDING.json) or pass --annotations.")
     problem = None
     try:
         annotations = json.loads(path.read_text())
@@ -92,7 +92,7 @@ def read_annotations(path: Path) -> dict:
     if problem is not None:
         raise ValueError(f"{path}: not a recording's annotations ({problem}); expected "
                          '{"segments": [{"class": NAME or null, "start": s, "end": s}, ...], '
-                         '"num_frames": N, "fps": F} as dlkdd.data.synthetic_long writes.')
+                         '"num_frames": N, "fps": F} as dlkdd.synthetic.recordings writes.')
     return {"segments": segments, "num_frames": num_frames, "fps": fps}
 
 

@@ -1,17 +1,17 @@
 """Long generated night recordings with ground truth: consecutive action segments of known classes and
 boundaries, separated by gaps with no action, written frame by frame (memory flat over any length).
 
-Each action segment is a clip of the generated dataset (dlkdd.data.synthetic's renderer and low-light
+Each action segment is a clip of the generated dataset (dlkdd.synthetic.dataset's renderer and low-light
 sensor model, imported, not copied), as long as the segment: one camera view of one incident. A gap
 is a view of an empty scene (the same background and lighting machinery, no object), through the same
 sensor. The annotations JSON beside the video lists every segment in seconds and frames:
 
-    python -m dlkdd.data.synthetic_long night.mp4 --duration 3600 --fps 25 --height 48 --width 64
-    python -m dlkdd.data.synthetic_long empty.mp4 --duration 3600 --no_actions   (an empty night)
+    python -m dlkdd.synthetic.recordings night.mp4 --duration 3600 --fps 25 --height 48 --width 64
+    python -m dlkdd.synthetic.recordings empty.mp4 --duration 3600 --no_actions   (an empty night)
 
 A share of the gaps (`distractors`, default half) holds one of the night's usual false alarms, none of
 them an action (annotated as the gap's "distractor", its class stays null): headlights, light_switch,
-noise_burst, shake (dlkdd.data.synthetic.DISTRACTORS and add_distractor, which the dark set's background
+noise_burst, shake (dlkdd.synthetic.dataset.DISTRACTORS and add_distractor, which the dark set's background
 clips share).
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlkdd.data.synthetic import (
+from dlkdd.synthetic.dataset import (
     CLASS_NAMES,
     DISTRACTORS,
     SyntheticConfig,

@@ -8,7 +8,7 @@ loader on what a user's disk holds rather than on the small synthetic mp4 files:
   FFmpeg), 640x360 and 480x360, 30 fps, longer clips; `<root>/<class>/<vid>.mp4` and lists
   `<root>/dark48_split1_{train,test}.txt` of `class/vid.mp4 label` lines (--data.dataset=dark48).
 
-The pictures are the synthetic dataset's (dlkdd.data.synthetic: a moving textured object, then the
+The pictures are the synthetic dataset's (dlkdd.synthetic.dataset: a moving textured object, then the
 low-light sensor model), rendered at the file's own size and length; a video of class k moves like
 synthetic class k mod 10. Only the layout, codec, size and length imitate the real datasets.
 """
@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dlkdd.data.sources import ARID_CLASSES
-from dlkdd.data.synthetic import (
+from dlkdd.synthetic.dataset import (
     CLASS_NAMES,
     SyntheticConfig,
     degrade_low_light,
