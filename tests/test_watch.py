@@ -22,10 +22,12 @@ import numpy as np
 import pytest
 import torch
 
+from dlkdd.data.sources import make_source
 from dlkdd.enhance import create_enhancer
 from dlkdd.inference import ClipModel, load_clip_model
 from dlkdd.synthetic.dataset import CLASS_NAMES
 from dlkdd.synthetic.recordings import LongVideoConfig, generate_long_video
+from dlkdd.video import write_video as write_frames
 from dlkdd.watch import WatchOptions, watch
 from dlkdd.watch.annotate import AnnotatedVideo
 from dlkdd.watch.command import main as watch_main
@@ -171,6 +173,28 @@ def test_a_folder_gives_one_timeline_per_recording(tmp_path, student):
     assert [s.frames for s in summaries] == [20, 20]
     for name in ("a", "b"):
         assert len(rows(tmp_path / "out" / f"{name}.timeline.jsonl")) == summaries[0].windows > 0
+
+
+def test_a_folder_gives_the_videos_predict_reads_from_it(tmp_path, student):
+    """One lister: watch FOLDER takes the files `predict --data.dataset videos` takes from the folder, a
+    camcorder's MPEG-TS (.mts) and a DVR's raw H.264 export (.h264: no timestamps, frame k at k / fps)
+    among them, and not the notes beside them."""
+    folder = tmp_path / "in"
+    (folder / "cam2").mkdir(parents=True)
+    frames = np.repeat(np.arange(20, dtype=np.uint8)[:, None, None, None] * 10, 32, axis=1).repeat(32, axis=2)
+    frames = np.ascontiguousarray(np.repeat(frames, 3, axis=3))
+    write_frames(folder / "a.mp4", frames, 15)
+    write_frames(folder / "cam2" / "b.MTS", frames, 15, container_format="mpegts")
+    write_frames(folder / "c.h264", frames, 25, container_format="h264")
+    (folder / "notes.txt").write_text("not a video")
+    predicted = [str(item.path) for item in make_source("videos", folder, 1).items("test")]
+    assert [Path(p).name for p in predicted] == ["a.mp4", "c.h264", "b.MTS"]
+    summaries = watch_main([str(folder), "--ckpt_path", str(student), "--output_dir", str(tmp_path / "out"),
+                            "--timeline", "jsonl"])
+    assert [s.source for s in summaries] == predicted
+    assert [s.frames for s in summaries] == [20, 20, 20] and all(s.windows > 0 for s in summaries)
+    assert len(rows(tmp_path / "out" / "c.timeline.jsonl")) == summaries[1].windows
+    assert summaries[1].media_seconds == pytest.approx(20 / 25)
 
 
 class Slow(ClipModel):

@@ -189,8 +189,11 @@ class VideoSource:
             self.clock.open(self.time_base, 1.0 / float(self.fps), forward_jumps=jumps, live=self.live)
             # A file's start time counts as 0; a live stream starts at its first decodable frame.
             start = None if self.live else stream.start_time
+            # A raw elementary stream file (.h264, .hevc from DVR exports) carries no timestamps: frame k
+            # is shown at k / fps, as the clip decoder (dlkdd.data.decode) counts it.
+            untimed = not self.live and stream.start_time is None
             filmed = _creation_time(container)
-            resize = None
+            resize, decoded = None, 0
             try:
                 for packet in container.demux(stream):
                     self.packets += 1
@@ -201,13 +204,17 @@ class VideoSource:
                         self.decode_errors += 1
                         continue
                     for frame in frames:
-                        if frame.pts is None:
+                        pts = frame.pts
+                        if pts is None and untimed:
+                            pts = round(decoded / self.fps / self.time_base)
+                        decoded += 1
+                        if pts is None:
                             continue
                         if resize is None:
                             resize = Resize(frame, *self.frame_size)
                             self.width, self.height = frame.width, frame.height
                         arrival = time.monotonic()
-                        t, jump = self.clock(frame.pts, arrival, start)
+                        t, jump = self.clock(pts, arrival, start)
                         if jump is not None:
                             self.discontinuities += 1
                         if filmed is not None:
