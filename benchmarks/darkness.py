@@ -32,8 +32,8 @@ import numpy as np
 
 from benchmarks.common import markdown_table, parser, write_json
 from dlkdd.data.decode import decode_clip, probe
-from dlkdd.data.sources import VIDEO_SUFFIXES
 from dlkdd.synthetic.dataset import MARKER_NAME, SyntheticConfig, generate_dataset
+from dlkdd.video import VIDEO_SUFFIXES, list_videos
 
 FRAMES = 48
 STILL_FRACTION = 0.3
@@ -80,14 +80,10 @@ def clip_statistics(video: np.ndarray) -> dict[str, float]:
     }
 
 
-def videos_in(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
-
-
 def folder_statistics(root: Path, frames: int = FRAMES) -> dict[str, list[float]]:
     """Statistic -> one value per clip of every video under `root`."""
     values: dict[str, list[float]] = {name: [] for name in STATISTICS}
-    for path in videos_in(root):
+    for path in list_videos(root):
         for name, value in clip_statistics(read_frames(path, frames)).items():
             values[name].append(value)
     return values
@@ -157,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--frames", type=int, default=FRAMES)
     p.add_argument("--figure", type=Path, default=None, help="also draw the comparison to this PNG")
     args = p.parse_args(argv)
-    if not args.real.is_dir() or not videos_in(args.real):
+    if not args.real.is_dir() or not list_videos(args.real):
         p.error(f"--real {args.real}: no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) under that folder; "
                 "point it at a folder of dark clips (e.g. ../shared/real/arid6)")
     with tempfile.TemporaryDirectory(prefix="dlkdd_darkness_") as scratch:
@@ -166,8 +162,8 @@ def main(argv: list[str] | None = None) -> dict:
             generated_root = generate_dataset(Path(scratch) / "synthetic", SyntheticConfig())
         real_values = folder_statistics(args.real, args.frames)
         generated_values = folder_statistics(generated_root, args.frames)
-        samples = {"real": read_frames(videos_in(args.real)[0], 1)[0],
-                   "generated": read_frames(videos_in(generated_root)[0], 1)[0]}
+        samples = {"real": read_frames(list_videos(args.real)[0], 1)[0],
+                   "generated": read_frames(list_videos(generated_root)[0], 1)[0]}
     rows, results = [], {}
     for name in STATISTICS:
         real, generated = summary(real_values[name]), summary(generated_values[name])

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchmarks.common import markdown_table, parser, quiet_lightning, working_dir, write_json
 from dlkdd.cli import main as cli_main
-from dlkdd.data.sources import VIDEO_SUFFIXES
+from dlkdd.video import list_videos
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "cpu"
 SESSION = re.compile(r"^(?P<label>[A-Za-z]+)_(?P<scene>\d+)_\d+$")
@@ -39,7 +39,7 @@ def scene_grouped_split(root: Path, test_fraction: float) -> dict[str, list[tupl
     """{"train": [(video, class)], "test": [...]}: per class, whole sessions (class + scene) to test, the
     subset of its scenes whose size is closest to `test_fraction` of the class (never all of them)."""
     sessions: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
-    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
+    for path in list_videos(root):
         match = SESSION.match(path.stem)
         if match is None:
             raise ValueError(f"{path}: not named <Class>_<scene>_<index> (--root); cannot group by session")
