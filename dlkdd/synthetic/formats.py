@@ -36,12 +36,8 @@ from dlkdd.video import write_video
 ARID_SIZE = (240, 320)  # (height, width)
 DARK48_SIZES = ((360, 640), (360, 480))
 FPS = 30
-
-
-def write_avi_mpeg4(path: str | Path, frames_uint8: np.ndarray, fps: int, bit_rate: int = 1_000_000) -> None:
-    """Encode uint8 (T, H, W, 3) RGB frames as MPEG-4 Part 2 (yuv420p) in an AVI container."""
-    write_video(path, frames_uint8, fps, codec="mpeg4", container_format="avi", options=None,
-                bit_rate=bit_rate)
+# ARID's encoding (dlkdd.video.VideoWriter's settings): MPEG-4 Part 2 (yuv420p) in AVI at 1 Mb/s.
+ARID_ENCODING = {"codec": "mpeg4", "container_format": "avi", "options": None, "bit_rate": 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -61,7 +57,7 @@ def _render(job: _Job) -> None:
     rng = np.random.default_rng([job.seed, job.label, zlib.crc32(job.path.name.encode())])
     frames = degrade_low_light(render_clean_video(job.label % len(CLASS_NAMES), rng, config), rng, True)
     job.path.parent.mkdir(parents=True, exist_ok=True)
-    (write_avi_mpeg4 if job.avi else write_video)(job.path, frames, FPS)
+    write_video(job.path, frames, FPS, **(ARID_ENCODING if job.avi else {}))
 
 
 def _run(jobs: list[_Job], workers: int, progress: bool, what: str) -> None:
