@@ -10,7 +10,7 @@
   BrokenVideoMonitor; EnhancerModule: BrokenVideoMonitor.
 - **The command's**: what a `dlkdd` command reports or writes, chosen from its subcommand, logger and
   options (throughput, learning rate, the clip-fits check, W&B media and config, the fit summary, the
-  predictions file). `dlkdd.cli.DLKDDCli` adds them after the configured ones (`instantiate_trainer`).
+  predictions file). `dlkdd.cli.DlkddCLI` adds them after the configured ones (`instantiate_trainer`).
 - **Optional**: chosen per run in the config's `trainer.callbacks`, in the order listed
   (ModelCheckpoint, PreciseBatchNorm, EarlyStopping, ...). Lightning runs ModelCheckpoint last whatever
   the order; a config lists it last so `--trainer.callbacks.init_args.*` edits it.

@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
 from dlkdd.data.synthetic import write_mp4
-from dlkdd.models.metrics import video_probabilities
+from dlkdd.data.views import video_probabilities
 
 
 def _wandb(trainer) -> WandbLogger | None:

@@ -18,7 +18,8 @@ from dlkdd.callbacks.exact_resume import ExactResume
 from dlkdd.callbacks.faults import NonFiniteLoss, WorkerDeathReport
 from dlkdd.callbacks.required import required
 from dlkdd.data.sources import NO_LABEL
-from dlkdd.models.metrics import accuracy_metrics, video_probabilities
+from dlkdd.data.views import video_probabilities
+from dlkdd.models.metrics import accuracy_metrics
 
 View = Literal["original", "enhanced"]
 

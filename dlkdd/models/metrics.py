@@ -3,23 +3,17 @@
 A dataset with the reserved background class (dlkdd.data.sources.BACKGROUND) keeps its background samples
 out of top-1/top-5: those are the actions' figures, comparable with datasets that define none (an action
 predicted as background still counts as a miss). Its own per-class accuracy is the share of background
-clips recognised as such. Their input: video_probabilities, a video's softmax averaged over its views."""
+clips recognised as such."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.wrappers import ClasswiseWrapper
 
 from dlkdd.data.sources import background_index
-
-
-def video_probabilities(logits: Tensor, num_views: int) -> Tensor:
-    """(B*V, K) logits of V views per video, video-major -> (B, K) softmax averaged over the views."""
-    return logits.softmax(dim=-1).view(-1, num_views, logits.shape[-1]).mean(dim=1)
 
 
 def accuracy_metrics(num_classes: int, class_names: Sequence[str] | None, stage: str) -> MetricCollection:
