@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from dlkdd.callbacks.faults import NonFiniteLossError
 from dlkdd.cli import main
-from dlkdd.faults import NonFiniteLossError
 
 from .conftest import CONFIGS, tiny_data_args
 
@@ -31,7 +31,7 @@ def test_non_finite_loss_stops_with_step_and_paths(tiny_root, tmp_path, monkeypa
 @pytest.mark.slow
 def test_non_finite_loss_skip_keeps_going(tiny_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    skip = [{"class_path": "dlkdd.faults.NonFiniteLoss", "init_args": {"action": "skip"}}]
+    skip = [{"class_path": "dlkdd.callbacks.NonFiniteLoss", "init_args": {"action": "skip"}}]
     cli = _fit(tiny_root, f"--trainer.callbacks={json.dumps(skip)}")
     guard = next(c for c in cli.trainer.callbacks if type(c).__name__ == "NonFiniteLoss")
     assert guard.action == "skip" and guard.skipped >= 1

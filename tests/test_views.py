@@ -7,9 +7,8 @@ import torch
 from torchvision.transforms.v2.functional import ten_crop
 
 from dlkdd.data import DarkVideoDataModule
-from dlkdd.data.views import ViewBuilder, eval_crops, to_float_video
+from dlkdd.data.views import ViewBuilder, eval_crops, to_float_video, video_probabilities
 from dlkdd.enhance import create_enhancer, list_enhancers
-from dlkdd.models.classifier import video_probabilities
 
 
 def _dark_batch(batch=3, frames=4, height=40, width=52, seed=0) -> torch.Tensor:

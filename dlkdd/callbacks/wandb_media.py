@@ -12,7 +12,7 @@ import wandb
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
-from dlkdd.models.classifier import video_probabilities
+from dlkdd.data.views import video_probabilities
 from dlkdd.video import write_video
 
 

@@ -1,12 +1,12 @@
 """Broken videos: each reported once by name, counted per split and per epoch, and a run stopped when
-too much of a split is broken (training on a gutted dataset would silently skew the result)."""
+too much of a split is broken (training on a gutted dataset would silently skew the result). The data
+module keeps the log; the BrokenVideoMonitor callback (dlkdd.callbacks.broken_videos) logs its counts."""
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
 
-import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 
@@ -73,41 +73,3 @@ class BrokenVideoLog:
                 + ". Fix or remove those files (or their list lines), or raise --data.max_broken_fraction "
                 "to train on what is left."
             )
-
-
-class BrokenVideoMonitor(L.Callback):
-    """Logs `data/broken_videos_<split>` per epoch: the split's videos excluded up front plus the clips
-    that failed to decode this epoch. The data module adds it to the trainer in its setup()."""
-
-    def __init__(self, log: BrokenVideoLog, split_of_stage: dict[str, str]) -> None:
-        self.broken = log
-        self.split_of_stage = split_of_stage  # "train"/"validation"/"test" -> split name
-
-    def _start(self, stage: str) -> None:
-        self.broken.epoch_failures[self.split_of_stage[stage]] = 0
-
-    def _end(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        split = self.split_of_stage[stage]
-        # Summed over ranks: each rank adds its own decode failures; rank 0 adds the shared exclusions.
-        excluded = len(self.broken.excluded.get(split, ())) if trainer.global_rank == 0 else 0
-        count = float(self.broken.epoch_failures[split] + excluded)
-        pl_module.log(f"data/broken_videos_{split}", count, reduce_fx="sum", sync_dist=True)
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start("train")
-
-    def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        self._start("validation")
-
-    def on_test_epoch_start(self, trainer, pl_module) -> None:
-        self._start("test")
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._end(trainer, pl_module, "train")
-
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking:
-            self._end(trainer, pl_module, "validation")
-
-    def on_test_epoch_end(self, trainer, pl_module) -> None:
-        self._end(trainer, pl_module, "test")

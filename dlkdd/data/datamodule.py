@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from dlkdd.data.broken import BrokenVideoLog, BrokenVideoMonitor
+from dlkdd.data.broken import BrokenVideoLog
 from dlkdd.data.dataset import VideoClipDataset, collate_clips
 from dlkdd.data.manifest import Manifest, default_manifest_path
 from dlkdd.data.samplers import ordered_loader
@@ -153,7 +153,7 @@ class DarkVideoDataModule(L.LightningDataModule):
 
     def setup(self, stage: str) -> None:
         """Before the first step: check the splits this stage reads (missing files, unreadable files,
-        the broken fraction), then hand the trainer the callback that logs broken videos per epoch."""
+        the broken fraction); the model's BrokenVideoMonitor logs the broken videos per epoch."""
         if stage == "fit" and not self.source.labeled:
             raise ValueError(
                 f"--data.dataset={self.hparams.dataset} has no labels to train on: use it with `dlkdd "
@@ -164,9 +164,6 @@ class DarkVideoDataModule(L.LightningDataModule):
             self._check(split)
             self._stored(split)
         if self.trainer is not None:
-            if not any(isinstance(c, BrokenVideoMonitor) for c in self.trainer.callbacks):
-                stages = {"train": "train", "validation": "val", "test": "test"}
-                self.trainer.callbacks.append(BrokenVideoMonitor(self.broken, stages))
             self._write_class_names(stage)
 
     def _check(self, split: str) -> CheckedSplit:

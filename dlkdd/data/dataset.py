@@ -9,10 +9,10 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from dlkdd.data.decode import VideoDecodeError, decode_clip, probe
+from dlkdd.data.decoding_markers import mark_decoding
 from dlkdd.data.sampling import random_clip, uniform_clips
 from dlkdd.data.sources import VideoItem
 from dlkdd.data.store import read_frames
-from dlkdd.faults import mark_decoding
 
 
 class VideoClipDataset(Dataset):

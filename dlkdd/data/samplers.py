@@ -120,7 +120,7 @@ def ordered_loader(dataset: Dataset, train: bool, trainer=None, **loader_options
     if train:
         sampler = ResumableSampler(dataset, seed=run_seed())
         # Its own generator: starting an epoch's iterator then draws nothing from torch's global RNG,
-        # whose stream the on-device augmentation uses (dlkdd.resume).
+        # whose stream the on-device augmentation uses (dlkdd.callbacks.exact_resume).
         generator = torch.Generator().manual_seed(run_seed())
         return ResumableDataLoader(SeededSamples(dataset), sampler=sampler, drop_last=True, trainer=trainer,
                                    generator=generator, **loader_options)

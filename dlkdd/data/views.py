@@ -50,6 +50,12 @@ def eval_crops(video: Tensor, crop_size: int, num_crops: int) -> Tensor:
     return torch.stack(crops, dim=1).flatten(0, 1)
 
 
+def video_probabilities(logits: Tensor, num_views: int) -> Tensor:
+    """(B*V, K) logits of V views per video, video-major (as eval_crops and the evaluation clips order
+    them) -> (B, K): one prediction per video, the softmax averaged over its views."""
+    return logits.softmax(dim=-1).view(-1, num_views, logits.shape[-1]).mean(dim=1)
+
+
 class ViewBuilder(nn.Module):
     """Builds the views a model asks for from a uint8 batch already on the device."""
 

@@ -13,17 +13,15 @@ from torch import Tensor
 from torchmetrics import MeanMetric
 
 from dlkdd.backbones import Backbone, check_pretrained, create_backbone, load_pretrained
+from dlkdd.callbacks.broken_videos import BrokenVideoMonitor
+from dlkdd.callbacks.exact_resume import ExactResume
+from dlkdd.callbacks.faults import NonFiniteLoss, WorkerDeathReport
+from dlkdd.callbacks.required import required
 from dlkdd.data.sources import NO_LABEL
-from dlkdd.faults import NonFiniteLoss, WorkerDeathReport
+from dlkdd.data.views import video_probabilities
 from dlkdd.models.metrics import accuracy_metrics
-from dlkdd.resume import ExactResume
 
 View = Literal["original", "enhanced"]
-
-
-def video_probabilities(logits: Tensor, num_views: int) -> Tensor:
-    """(B*V, K) logits of V views per video, video-major -> (B, K) softmax averaged over the views."""
-    return logits.softmax(dim=-1).view(-1, num_views, logits.shape[-1]).mean(dim=1)
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -182,11 +180,10 @@ class VideoClassifier(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_callbacks(self) -> list[L.Callback]:
-        # Every run gets exact-resume seeding and fault reports; a callback of the same kind given in the
-        # trainer's callbacks (e.g. NonFiniteLoss with action: skip) is kept instead of the default.
-        defaults = [ExactResume(), NonFiniteLoss(), WorkerDeathReport()]
-        present = self._trainer.callbacks if self._trainer is not None else []
-        return [c for c in defaults if not any(isinstance(p, type(c)) for p in present)]
+        # The callbacks no run is correct without (the rule: dlkdd.callbacks); one of the same kind in the
+        # trainer's callbacks (e.g. NonFiniteLoss with action: skip) is kept instead.
+        return required(self._trainer, ExactResume(), NonFiniteLoss(), WorkerDeathReport(),
+                        BrokenVideoMonitor())
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Which module wrote the file, so a teacher checkpoint can be told from a student's.

@@ -8,6 +8,8 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from dlkdd.callbacks.broken_videos import BrokenVideoMonitor
+from dlkdd.callbacks.required import required
 from dlkdd.enhance import ZeroDCE, ZeroDCEV1, zero_dce_loss
 from dlkdd.enhance.losses import DEFAULT_WEIGHTS
 
@@ -107,6 +109,11 @@ class EnhancerModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # The rule of dlkdd.callbacks; only the broken-video counts: VideoClassifier's resume and fault
+        # callbacks were never this module's (ExactResume's reseeding would change what it trains).
+        return required(self._trainer, BrokenVideoMonitor())
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["dlkdd"] = {"module": type(self).__name__}

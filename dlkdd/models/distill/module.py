@@ -10,7 +10,8 @@ from torch import Tensor, nn
 
 from dlkdd.backbones import Backbone
 from dlkdd.backbones.features import captured_output
-from dlkdd.models.classifier import VideoClassifier, View, video_probabilities
+from dlkdd.data.views import video_probabilities
+from dlkdd.models.classifier import VideoClassifier, View
 from dlkdd.models.distill.regime import Regime
 from dlkdd.models.distill.regimes import regime_for
 from dlkdd.models.genkd import GenKDOptions, StudentGate

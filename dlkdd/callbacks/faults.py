@@ -2,28 +2,25 @@
 the batch's video files) and a DataLoader worker that dies (the file it was decoding; or, when a stopping
 signal killed it, that no file is to blame).
 
-VideoClassifier adds both callbacks when the trainer has none of their kind, so every run has them;
-configure them from the YAML like any callback, e.g.
+Required callbacks (see dlkdd.callbacks): the model adds both when the trainer has none of their kind, so
+every run has them; configure them from the YAML like any callback, e.g.
 
     trainer:
       callbacks:
-        - class_path: dlkdd.faults.NonFiniteLoss
+        - class_path: dlkdd.callbacks.NonFiniteLoss
           init_args: {action: skip}
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
-import tempfile
-from pathlib import Path
 from typing import Literal
 
 import lightning as L
 import torch
-from torch.utils.data import get_worker_info
+
+from dlkdd.data.decoding_markers import file_being_decoded, remove_markers, remove_markers_of_dead_processes
 
 
 class NonFiniteLossError(RuntimeError):
@@ -68,7 +65,7 @@ class NonFiniteLoss(L.Callback):
         if any_bad and self.action == "stop":
             raise NonFiniteLossError(self._describe(trainer, loss) + (
                 " Stopped (NonFiniteLoss action=stop). Lower --model.init_args.lr, check these files, or "
-                "skip such batches with a dlkdd.faults.NonFiniteLoss callback with action: skip."
+                "skip such batches with a dlkdd.callbacks.NonFiniteLoss callback with action: skip."
             ))
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
@@ -101,43 +98,6 @@ class NonFiniteLoss(L.Callback):
         self.skipped = state_dict.get("skipped", 0)
 
 
-# A dying worker leaves no message of its own: each worker keeps the path it is decoding in a small
-# file named after its pid, in a folder named after the process that started it.
-
-
-def _marker_folder(parent_pid: int) -> Path:
-    return Path(tempfile.gettempdir()) / f"dlkdd-decoding-{parent_pid}"
-
-
-def mark_decoding(path: str | os.PathLike) -> None:
-    """Called by the dataset before it decodes a file; a no-op outside DataLoader workers."""
-    if get_worker_info() is None:
-        return
-    folder = _marker_folder(os.getppid())
-    folder.mkdir(exist_ok=True)
-    # Written aside, then renamed: a worker killed mid-write must not leave an empty marker behind.
-    temp = folder / f".{os.getpid()}.tmp"
-    temp.write_text(str(path))
-    os.replace(temp, folder / str(os.getpid()))
-
-
-def _remove_markers_of_dead_processes() -> None:
-    """A run killed outright (SIGKILL, out of memory) cannot clean up its marker folder; the next one does."""
-    for folder in Path(tempfile.gettempdir()).glob("dlkdd-decoding-*"):
-        try:
-            os.kill(int(folder.name.rsplit("-", 1)[1]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except (ValueError, PermissionError):  # not ours to judge: another user's, or not a pid
-            continue
-
-
-def file_being_decoded(worker_pid: int) -> str | None:
-    """The file a worker of this process last started decoding, if it said."""
-    marker = _marker_folder(os.getpid()) / str(worker_pid)
-    return marker.read_text() if marker.is_file() else None
-
-
 _WORKER_DEATH = re.compile(r"DataLoader worker \(pid(?:\(s\))? ([\d, ]+)\)")
 _KILLED_BY = re.compile(r"killed by signal: ([^.]+)")
 # What a person or a scheduler sends to stop a run (Ctrl-C, `kill`, SLURM's end of time): no file is to
@@ -165,17 +125,13 @@ class WorkerDeathReport(L.Callback):
             stopped_by = stop_signal(str(exception)) or (signal.SIGTERM if trainer.received_sigterm else None)
             pids = [int(p) for p in match.group(1).replace(",", " ").split()]
             exception.add_note(stopped_note(stopped_by) if stopped_by else worker_death_note(pids))
-        self._clean_up()
+        remove_markers()
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        _remove_markers_of_dead_processes()
+        remove_markers_of_dead_processes()
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
-        self._clean_up()
-
-    @staticmethod
-    def _clean_up() -> None:
-        shutil.rmtree(_marker_folder(os.getpid()), ignore_errors=True)
+        remove_markers()
 
 
 def stopped_note(sig: signal.Signals) -> str:

@@ -4,6 +4,8 @@ The data order and each clip's temporal crop already are (dlkdd.data.samplers). 
 torch's global RNG in the main process: the on-device augmentation (Kornia crop and flip) and dropout.
 A resumed run cannot restore that RNG stream as it was (loading the checkpoint and starting the
 loaders draw from it), so the stream is reseeded wherever control heads for the next training batch.
+
+ExactResume is a required callback (see dlkdd.callbacks): the model adds it to every run.
 """
 
 from __future__ import annotations
