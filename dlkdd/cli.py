@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 
 import lightning as L
 import wandb
 from jsonargparse import DefaultHelpFormatter
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.plugins import CheckpointIO
@@ -245,7 +246,28 @@ class DlkddCLI(LightningCLI):
                     "--trainer.callbacks.init_args.dirpath runs/<your data>/<stage>/checkpoints, or delete "
                     "the old run's folder if it is no longer wanted.")
 
+    def _name_run_folders(self) -> None:
+        """A ModelCheckpoint given no dirpath writes to runs/<dataset>/<stage>/checkpoints, the stage being
+        the name of the (last) --config file, or the model's kind without one: so one stage file serves
+        every dataset (configs/arid/teacher.yaml -> runs/arid/teacher/checkpoints). Set in the config, not
+        on the callback, so the config saved with the run names the folder too."""
+        callbacks = self._get(self.config, "trainer").get("callbacks") or []
+        unnamed = [c for c in (callbacks if isinstance(callbacks, list) else [callbacks])
+                   if c.get("init_args") is not None and c.init_args.get("dirpath") is None
+                   and issubclass(_class(c.class_path), ModelCheckpoint)]
+        if not unnamed:
+            return
+        files = [f for f in self._get(self.config, "config") or [] if f is not None]
+        if files:
+            stage = Path(str(files[-1])).stem
+        else:  # TeacherModule -> teacher, TwoStreamModule -> two_stream
+            kind = self._get(self.config, "model").class_path.rpartition(".")[2].removesuffix("Module")
+            stage = re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
+        for callback in unnamed:
+            callback.init_args.dirpath = f"runs/{self._get(self.config, 'data').dataset}/{stage}/checkpoints"
+
     def before_instantiate_classes(self) -> None:
+        self._name_run_folders()
         if self.subcommand != "predict":
             return
         config = self.config.predict
@@ -267,6 +289,11 @@ class DlkddCLI(LightningCLI):
         if config.data.class_names is None:
             saved = load_checkpoint(config.ckpt_path).get("hyper_parameters", {})
             config.data.class_names = saved.get("class_names")
+
+
+def _class(class_path: str) -> type:
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
