@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from dlkdd.checkpointing import load_checkpoint
+from dlkdd.checkpointing import read_checkpoint
 from dlkdd.data.views import eval_crops, to_float_video
 from dlkdd.enhance import create_enhancer
 
@@ -146,7 +146,7 @@ class TorchClipModel(ClipModel):
         if not path.is_file():
             raise FileNotFoundError(f"--ckpt_path {path}: no such file. Pass the checkpoint `dlkdd fit` "
                                     "wrote, e.g. runs/synthetic/distill/checkpoints/best.ckpt.")
-        checkpoint = load_checkpoint(path)
+        checkpoint = read_checkpoint(path)
         spec = ClipSpec.from_checkpoint(checkpoint, path)
         enhanced = spec.view == "enhanced"  # the teacher's view: its enhancer runs inside the graph
         enhancer = create_enhancer(spec.enhancer, **spec.enhancer_options) if enhanced else None

@@ -21,7 +21,7 @@ from dlkdd.backbones.features import (
     stage_name,
     to_bcthw,
 )
-from dlkdd.checkpointing import load_checkpoint
+from dlkdd.checkpointing import read_checkpoint
 from dlkdd.data.sources import NO_LABEL
 from dlkdd.models.classifier import VideoClassifier, View
 from dlkdd.models.genkd import FeatureModel, FeatureModelOptions
@@ -118,7 +118,7 @@ def load_teacher(path: str | Path, num_classes: int, class_names: list[str] | No
             f"Teacher checkpoint {path} not found ({option}). Train a teacher first, e.g. "
             "`dlkdd fit --config configs/synthetic/teacher.yaml`, and pass its best.ckpt."
         )
-    checkpoint = load_checkpoint(path)  # weights_only: a file carrying code is refused, by name
+    checkpoint = read_checkpoint(path)  # weights_only: a file carrying code is refused, by name
     written_by = checkpoint.get("dlkdd", {}).get("module")
     if written_by != "TeacherModule":
         raise ValueError(
