@@ -2,9 +2,7 @@
 probabilities with the checkpoint's own clip settings. `dlkdd predict`, the long/live-footage command and
 export's verification all go through it; sources of frames feed it clips, sinks consume its results."""
 
-from dlkdd.data.clip_spec import (
-    ClipSpec,  # a model's `spec`; its home is beside the DataModule that cuts clips
-)
+from dlkdd.data.clip_spec import ClipSpec  # a model's `spec`, defined beside the DataModule
 from dlkdd.inference.clip_model import (
     ClipModel,
     InferenceGraph,
