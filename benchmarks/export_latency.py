@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import interleaved_times, markdown_table, parser, write_json
+from dlkdd.data.clip_spec import ClipSpec
 from dlkdd.inference import InferenceGraph, load_clip_model
-from dlkdd.inference.clip_model import ClipSpec
 from dlkdd.inference.export import export_graph
 from dlkdd.models import TeacherModule
 

@@ -89,7 +89,8 @@ def load_model(model: dict, device: str):
     import torch
 
     from dlkdd.backbones import create_backbone
-    from dlkdd.inference.clip_model import ClipSpec, InferenceGraph, TorchClipModel
+    from dlkdd.data.clip_spec import ClipSpec
+    from dlkdd.inference.clip_model import InferenceGraph, TorchClipModel
 
     class Logits(torch.nn.Module):
         def __init__(self, backbone: torch.nn.Module) -> None:

@@ -25,7 +25,7 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds pickled objects other than tensors and plain containers."""
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
     """torch.load with weights_only=True, and an error that says which file and what to do."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -82,4 +82,4 @@ class SafeCheckpointIO(TorchCheckpointIO):
             return super().load_checkpoint(path, map_location, weights_only=True)
         if not Path(path).is_file():
             raise FileNotFoundError(f"Checkpoint {path} not found (--ckpt_path).")
-        return load_checkpoint(path, map_location or "cpu")
+        return read_checkpoint(path, map_location or "cpu")

@@ -28,7 +28,7 @@ from dlkdd.callbacks import (
     ThroughputMonitor,
     default_wandb_logger,
 )
-from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, load_checkpoint
+from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, read_checkpoint
 from dlkdd.console import quiet_third_party_notices
 from dlkdd.data import DarkVideoDataModule
 from dlkdd.parse_errors import CommandLineError, explain
@@ -198,7 +198,7 @@ class DlkddCLI(LightningCLI):
             raise FileNotFoundError(f"--ckpt_path {ckpt_path}: no such file. Pass a checkpoint `dlkdd fit` "
                                     "wrote, e.g. runs/<dataset>/<stage>/checkpoints/best.ckpt.")
         try:
-            saved = load_checkpoint(ckpt_path).get("hyper_parameters", {})
+            saved = read_checkpoint(ckpt_path).get("hyper_parameters", {})
         except (RuntimeError, EOFError) as err:  # not a torch file, or cut short
             raise ValueError(unreadable_checkpoint(ckpt_path, err)) from None
         classes = getattr(self.model, "hparams", {}).get("num_classes")
@@ -233,7 +233,7 @@ class DlkddCLI(LightningCLI):
             return
         for path in sorted(Path(folder).glob("*.ckpt")):
             try:
-                saved = load_checkpoint(str(path)).get("hyper_parameters", {})
+                saved = read_checkpoint(str(path)).get("hyper_parameters", {})
             except (RuntimeError, EOFError, UnsafeCheckpointError):
                 continue  # not ours to judge; Lightning overwrites what it must
             other = saved.get("class_names")
@@ -287,7 +287,7 @@ class DlkddCLI(LightningCLI):
             raise FileNotFoundError(f"--ckpt_path {config.ckpt_path}: no such file. Pass the checkpoint "
                                     "`dlkdd fit` wrote, e.g. runs/synthetic/distill/checkpoints/best.ckpt.")
         if config.data.class_names is None:
-            saved = load_checkpoint(config.ckpt_path).get("hyper_parameters", {})
+            saved = read_checkpoint(config.ckpt_path).get("hyper_parameters", {})
             config.data.class_names = saved.get("class_names")
 
 

@@ -18,7 +18,7 @@ from dlkdd.backbones import (
     get_backbone_spec,
     kinetics_weights_file,
     list_backbones,
-    load_checkpoint,
+    load_backbone_weights,
     register_backbone,
 )
 
@@ -118,7 +118,7 @@ def test_distillation_checkpoint_loads_the_student(tmp_path: Path) -> None:
     state |= {f"teacher.{k}": v for k, v in teacher.state_dict().items()}
     torch.save({"state_dict": state}, tmp_path / "kd.ckpt")
 
-    report = load_checkpoint(loaded := create_backbone("tiny3d", 5), tmp_path / "kd.ckpt")
+    report = load_backbone_weights(loaded := create_backbone("tiny3d", 5), tmp_path / "kd.ckpt")
 
     assert report.prefix == "student." and len(report.ignored) == len(teacher.state_dict())
     assert _same_outputs(student, loaded)
@@ -130,7 +130,7 @@ def test_head_of_another_class_count_is_replaced_with_one_info_line(tmp_path: Pa
     target = create_backbone("tiny3d", num_classes=7)
 
     with caplog.at_level(logging.INFO, logger=WEIGHTS_LOGGER):
-        report = load_checkpoint(target, path)
+        report = load_backbone_weights(target, path)
 
     assert report.head_replaced == ["backbone.head.weight", "backbone.head.bias"] and not report.skipped
     assert report.missing == ["head.weight", "head.bias"] and not report.missing_backbone
@@ -145,7 +145,7 @@ def test_bare_torchvision_state_dict_loads_into_net_and_its_head_is_replaced(tmp
 
     with caplog.at_level(logging.INFO, logger=WEIGHTS_LOGGER):
         loaded = create_backbone("tiny3d", num_classes=5, pretrained=str(tmp_path / "net.pth"))
-    report = load_checkpoint(loaded, tmp_path / "net.pth")
+    report = load_backbone_weights(loaded, tmp_path / "net.pth")
 
     assert report.head_replaced == ["fc.weight"] and not report.unexpected and report.source_classes == 400
     assert not any(r.levelname == "WARNING" for r in caplog.records)
@@ -160,7 +160,7 @@ def test_what_a_user_should_worry_about_is_a_warning(tmp_path: Path, caplog) -> 
     torch.save(state, tmp_path / "partial.pth")
 
     with caplog.at_level(logging.WARNING, logger=WEIGHTS_LOGGER):
-        report = load_checkpoint(create_backbone("tiny3d", num_classes=5), tmp_path / "partial.pth")
+        report = load_backbone_weights(create_backbone("tiny3d", num_classes=5), tmp_path / "partial.pth")
 
     assert report.missing_backbone == [f"net.{first}"] and report.unexpected == ["extra.weight"]
     assert f"net.{first}" in caplog.text and "extra.weight" in caplog.text

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from dlkdd.backbones import create_backbone, load_checkpoint
+from dlkdd.backbones import create_backbone, load_backbone_weights
 
 ATTENTION = "self_attention.bert.transformer_blocks.0.attention.linear_layers.0.weight"
 LAYOUT = {"stem.": "features.0.", **{f"layer{k}.": f"features.{k}." for k in range(1, 5)}}
@@ -53,7 +53,7 @@ def test_a_darklight_checkpoint_loads_with_nothing_missing(tmp_path, data_parall
 
     target = create_backbone("r2plus1d_34", num_classes=11)
     with caplog.at_level(logging.INFO, logger="dlkdd.backbones.weights"):
-        report = load_checkpoint(target, path)
+        report = load_backbone_weights(target, path)
 
     assert report.darklight and not report.missing and not report.unexpected and not report.skipped
     assert report.prefix == ("module." if data_parallel else "")
@@ -68,7 +68,7 @@ def test_darklights_attention_and_another_class_count_are_reported(tmp_path, cap
 
     target = create_backbone("r2plus1d_34", num_classes=5)  # fine-tuning the 11-class model for 5 classes
     with caplog.at_level(logging.INFO, logger="dlkdd.backbones.weights"):
-        report = load_checkpoint(target, path)
+        report = load_backbone_weights(target, path)
 
     assert report.head_replaced == ["module.fc_action.weight", "module.fc_action.bias"]
     assert report.source_classes == 11 and not report.missing_backbone

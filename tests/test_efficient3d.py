@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dlkdd.backbones import Backbone, create_backbone, list_backbones, load_checkpoint
+from dlkdd.backbones import Backbone, create_backbone, list_backbones, load_backbone_weights
 from tests.conftest import shared_file
 
 JESTER = "weights/jester_shufflenet_0.5x_G3_RGB_16_best.pth"
@@ -50,7 +50,8 @@ def test_release_layout_loads_every_tensor(name: str, tmp_path: Path) -> None:
 
     torch.manual_seed(1)  # another random init, so equal outputs prove the load
     same_classes = create_backbone(name, 27, pretrained=str(path)).eval()
-    report = load_checkpoint(new_head := create_backbone(name, 6).eval(), path, source_head="classifier.1")
+    new_head = create_backbone(name, 6).eval()
+    report = load_backbone_weights(new_head, path, source_head="classifier.1")
 
     assert report.prefix == "module." and not report.missing_backbone and not report.unexpected
     assert report.missing == ["head.weight", "head.bias"] and report.source_classes == 27
@@ -65,7 +66,7 @@ def test_real_jester_shufflenet_loads_with_nothing_missing(caplog) -> None:
     path = shared_file(JESTER)
     with caplog.at_level(logging.INFO, logger="dlkdd.backbones.weights"):
         backbone = create_backbone("shufflenet3d_0.5x_g3", num_classes=6, pretrained=str(path))
-    report = load_checkpoint(backbone, path, source_head="classifier.1")
+    report = load_backbone_weights(backbone, path, source_head="classifier.1")
 
     assert report.prefix == "module." and len(report.loaded) == 294 and not report.unexpected
     assert not report.missing_backbone and not report.skipped and report.source_classes == 27

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from dlkdd.cli import main
+from dlkdd.data.clip_spec import ClipSpec
 from dlkdd.inference import InferenceGraph, OnnxClipModel, TorchScriptClipModel, load_clip_model
-from dlkdd.inference.clip_model import ClipSpec
 from dlkdd.inference.export import clips_from_videos, export_graph, find_videos, verify
 from dlkdd.inference.export import main as export
 from dlkdd.inference.exported import require

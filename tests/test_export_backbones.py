@@ -8,8 +8,8 @@ import torch
 
 from dlkdd.backbones import list_backbones
 from dlkdd.backbones.registry import get_backbone_spec
+from dlkdd.data.clip_spec import ClipSpec
 from dlkdd.inference import InferenceGraph, load_clip_model
-from dlkdd.inference.clip_model import ClipSpec
 from dlkdd.inference.export import export_graph
 from dlkdd.models import TeacherModule
 

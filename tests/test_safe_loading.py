@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, load_checkpoint
+from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, read_checkpoint
 from dlkdd.models import load_teacher
 
 from .conftest import REPO
@@ -41,7 +41,7 @@ def booby_trapped(tmp_path):
 def test_pickled_code_is_refused_by_name(booby_trapped):
     path, marker = booby_trapped
     with pytest.raises(UnsafeCheckpointError, match=f"Refusing to load {path}.*pickled Python objects"):
-        load_checkpoint(path)
+        read_checkpoint(path)
     with pytest.raises(UnsafeCheckpointError, match=str(path)):
         SafeCheckpointIO().load_checkpoint(path)  # what Lightning calls for --ckpt_path
     with pytest.raises(ValueError, match="weights_only=False"):
@@ -86,5 +86,5 @@ def test_a_writer_killed_mid_write_leaves_a_whole_checkpoint(tmp_path):
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait()
-    saved = load_checkpoint(path)  # whole: the previous checkpoint or a complete later one
+    saved = read_checkpoint(path)  # whole: the previous checkpoint or a complete later one
     assert bool((saved["weights"] == float(saved["step"])).all()) or int(saved["step"]) == 1

@@ -15,7 +15,7 @@ from dlkdd.backbones.registry import (
     load_pretrained,
     register_backbone,
 )
-from dlkdd.backbones.weights import LoadReport, load_checkpoint
+from dlkdd.backbones.weights import LoadReport, load_backbone_weights
 
 __all__ = [
     "IG65M",
@@ -31,7 +31,7 @@ __all__ = [
     "get_backbone_spec",
     "kinetics_weights_file",
     "list_backbones",
-    "load_checkpoint",
+    "load_backbone_weights",
     "load_pretrained",
     "register_backbone",
     "stage_channels",

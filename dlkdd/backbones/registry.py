@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from dlkdd._registry import register_into, unknown_name_error
 from dlkdd.backbones.published import fetch, is_published, published_weights
-from dlkdd.backbones.weights import LoadReport, load_checkpoint
+from dlkdd.backbones.weights import LoadReport, load_backbone_weights
 
 Builder = Callable[[], nn.Module]
 
@@ -142,7 +142,7 @@ def create_backbone(
 
     ``pretrained``: None (random init), a published name ("kinetics400", "ig65m_32", ...: see
     :mod:`dlkdd.backbones.published`, downloaded into the torch hub cache when not there) or a local
-    checkpoint path (see :func:`dlkdd.backbones.weights.load_checkpoint`). The training modules build
+    checkpoint path (see :func:`dlkdd.backbones.weights.load_backbone_weights`). The training modules build
     with ``pretrained=None`` and call :func:`load_pretrained` when a run starts, so reading a config
     never needs the network.
     """
@@ -169,4 +169,4 @@ def load_pretrained(backbone: Backbone, pretrained: str) -> LoadReport:
     path = pretrained
     if is_published(pretrained):
         path = fetch(published_weights(pretrained, backbone.name, entry.spec.kinetics_weights))
-    return load_checkpoint(backbone, path, source_head=entry.source_head)
+    return load_backbone_weights(backbone, path, source_head=entry.source_head)

@@ -60,7 +60,7 @@ class LoadReport:
         return [k for k in self.missing if not k.startswith(_HEAD)]
 
 
-def load_checkpoint(module: nn.Module, path: str | Path, source_head: str = "fc") -> LoadReport:
+def load_backbone_weights(module: nn.Module, path: str | Path, source_head: str = "fc") -> LoadReport:
     """Load a checkpoint file into a Backbone non-strictly (see the module docstring for the key mapping).
     `source_head`: the attribute holding the classifier in a bare model of this architecture (torchvision's
     ``fc``, ``classifier`` or ``head``)."""

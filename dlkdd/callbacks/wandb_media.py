@@ -12,6 +12,7 @@ import wandb
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
+from dlkdd.data.batch import Batch
 from dlkdd.data.views import video_probabilities
 from dlkdd.video import write_video
 
@@ -25,7 +26,7 @@ def class_name(names: list[str] | None, index: int) -> str:
 
 
 @torch.no_grad()
-def batch_probabilities(pl_module, batch: dict) -> Tensor:
+def batch_probabilities(pl_module, batch: Batch) -> Tensor:
     """Per-video probabilities of an evaluation batch, as the module's own eval step computes them."""
     return video_probabilities(pl_module.batch_logits(batch), batch["num_views"])
 

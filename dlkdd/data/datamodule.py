@@ -11,7 +11,9 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
+from dlkdd.data.batch import VIEWS, Batch, LoadedBatch
 from dlkdd.data.broken import BrokenVideoLog
+from dlkdd.data.clip_spec import ClipSpec
 from dlkdd.data.dataset import VideoClipDataset, collate_clips
 from dlkdd.data.manifest import Manifest, default_manifest_path
 from dlkdd.data.samplers import ordered_loader
@@ -21,8 +23,6 @@ from dlkdd.data.validation import CheckedSplit, check_split
 from dlkdd.data.views import EVAL_CROPS, ViewBuilder
 from dlkdd.enhance import create_enhancer
 from dlkdd.synthetic.dataset import SyntheticConfig, generate_dataset, is_generated
-
-ALL_VIEWS = frozenset({"original", "enhanced"})
 
 
 class DarkVideoDataModule(L.LightningDataModule):
@@ -256,18 +256,24 @@ class DarkVideoDataModule(L.LightningDataModule):
     def views_per_video(self) -> int:
         return self.hparams.num_clips * self.hparams.num_crops
 
+    @property
+    def clip_spec(self) -> ClipSpec:
+        """How this module cuts clips (with its class names): what a checkpoint of a model trained on it
+        gives back through ClipSpec.from_checkpoint, the model's view and backbone aside."""
+        return ClipSpec.from_options(self.hparams, {"class_names": self.class_names})
+
     def _report_failed(self, failed: list[tuple[str, str, str]]) -> None:
         for path, error, split in failed:
             self.broken.fail(split, path, error)
 
-    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict | None:
+    def on_after_batch_transfer(self, batch: LoadedBatch, dataloader_idx: int) -> Batch | None:
         self._report_failed(batch.pop("failed"))
         if "video" not in batch:
             return None  # every video of this batch was unreadable; the step skips it
         trainer = self.trainer
         train = bool(trainer and trainer.training)
         model = trainer.lightning_module if trainer else None
-        views = getattr(model, "input_views", ALL_VIEWS)
+        views = getattr(model, "input_views", VIEWS)
         out = self.views(batch.pop("video"), train=train, views=views)
         out.update(batch)
         out["num_views"] = 1 if train else self.views_per_video

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from dlkdd.data.batch import LoadedBatch
 from dlkdd.data.decode import VideoDecodeError, decode_clip, probe
 from dlkdd.data.decoding_markers import mark_decoding
 from dlkdd.data.sampling import random_clip, uniform_clips
@@ -80,7 +81,7 @@ class VideoClipDataset(Dataset):
         return {"failed": str(self.items[index].path), "error": error, "split": self.split, "index": index}
 
 
-def collate_clips(samples: list[dict]) -> dict | None:
+def collate_clips(samples: list[dict]) -> LoadedBatch:
     """Stack the good samples; carry the failed ones' paths along so the main process reports them."""
     good = [s for s in samples if "failed" not in s]
     failed = [(s["failed"], s["error"], s["split"]) for s in samples if "failed" in s]

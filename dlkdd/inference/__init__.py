@@ -2,9 +2,9 @@
 probabilities with the checkpoint's own clip settings. `dlkdd predict`, the long/live-footage command and
 export's verification all go through it; sources of frames feed it clips, sinks consume its results."""
 
+from dlkdd.data.clip_spec import ClipSpec  # a model's `spec`, defined beside the DataModule
 from dlkdd.inference.clip_model import (
     ClipModel,
-    ClipSpec,
     InferenceGraph,
     TorchClipModel,
     load_clip_model,

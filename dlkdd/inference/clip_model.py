@@ -2,7 +2,7 @@
 
 The contract every runner (PyTorch here; TorchScript or ONNX Runtime for exported files) keeps:
 
-    spec = model.spec                      # clip_len, frame_stride, frame_size, crop_size, class_names
+    spec = model.spec                      # a dlkdd.data.ClipSpec: clip_len, frame_stride, frame_size, ...
     probs = model.probabilities(frames)    # uint8 (N, T, H, W, 3) frames decoded at spec.frame_size
                                            #  -> float (N, num_classes) softmax, on the CPU
 
@@ -15,63 +15,15 @@ backbone's own normalisation inside, the network, softmax).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from dlkdd.checkpointing import load_checkpoint
+from dlkdd.checkpointing import read_checkpoint
+from dlkdd.data.clip_spec import ClipSpec
 from dlkdd.data.views import eval_crops, to_float_video
 from dlkdd.enhance import create_enhancer
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """What a caller must know to cut clips for a model (all of it saved in every dlkdd checkpoint)."""
-
-    clip_len: int  # frames per clip
-    frame_stride: int  # step between sampled frames: a clip spans (clip_len - 1) * frame_stride + 1 frames
-    frame_size: tuple[int, int]  # (height, width) frames are decoded to (aspect kept, centre cropped)
-    crop_size: int  # the square centre crop the network sees
-    class_names: list[str] = field(default_factory=list)
-    view: str = "original"  # the view the network was trained on ("enhanced": the enhancer is in the graph)
-    enhancer: str = "identity"
-    enhancer_options: dict = field(default_factory=dict)
-    backbone: str = ""
-    # `dlkdd watch`'s event settings calibrated for this model by `dlkdd calibrate --into_checkpoint`
-    # (event_enter, event_exit, min_event, smooth, open_set_threshold): carried by the checkpoint
-    # (checkpoint["dlkdd"]["event_settings"]) and by an exported file's metadata, so the file decides
-    # "no confident action" as it was calibrated to.
-    event_settings: dict = field(default_factory=dict)
-
-    @property
-    def span(self) -> int:
-        """Source frames one clip covers."""
-        return (self.clip_len - 1) * self.frame_stride + 1
-
-    @classmethod
-    def from_checkpoint(cls, checkpoint: dict, path: str | Path = "") -> ClipSpec:
-        model = checkpoint.get("hyper_parameters", {})
-        data = checkpoint.get("datamodule_hyper_parameters")
-        if not data:
-            raise ValueError(
-                f"{path}: the checkpoint carries no data settings (clip length, frame size), so its clips "
-                "cannot be cut. Pass a checkpoint written by `dlkdd fit` (runs/<dataset>/<stage>/"
-                "checkpoints/best.ckpt)."
-            )
-        return cls(
-            clip_len=int(data["clip_len"]),
-            frame_stride=int(data["frame_stride"]),
-            frame_size=tuple(int(v) for v in data["frame_size"]),
-            crop_size=int(data["crop_size"]),
-            class_names=list(model.get("class_names") or []),
-            view=model.get("view", "original"),
-            enhancer=data.get("enhancer", "identity"),
-            enhancer_options=dict(data.get("enhancer_options") or {}),
-            backbone=model.get("backbone", ""),
-            event_settings=dict(checkpoint.get("dlkdd", {}).get("event_settings") or {}),
-        )
 
 
 class InferenceGraph(nn.Module):
@@ -146,7 +98,7 @@ class TorchClipModel(ClipModel):
         if not path.is_file():
             raise FileNotFoundError(f"--ckpt_path {path}: no such file. Pass the checkpoint `dlkdd fit` "
                                     "wrote, e.g. runs/synthetic/distill/checkpoints/best.ckpt.")
-        checkpoint = load_checkpoint(path)
+        checkpoint = read_checkpoint(path)
         spec = ClipSpec.from_checkpoint(checkpoint, path)
         enhanced = spec.view == "enhanced"  # the teacher's view: its enhancer runs inside the graph
         enhancer = create_enhancer(spec.enhancer, **spec.enhancer_options) if enhanced else None

@@ -25,10 +25,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from dlkdd.data.clip_spec import ClipSpec
 from dlkdd.data.decode import decode_clip, probe
 from dlkdd.data.sampling import uniform_clips
 from dlkdd.data.sources import make_source
-from dlkdd.inference.clip_model import ClipModel, ClipSpec, InferenceGraph, TorchClipModel, load_clip_model
+from dlkdd.inference.clip_model import ClipModel, InferenceGraph, TorchClipModel, load_clip_model
 from dlkdd.inference.exported import ONNX_SUFFIX, TORCHSCRIPT_SUFFIXES, file_metadata, require
 from dlkdd.parse_errors import CommandParser
 from dlkdd.video import VIDEO_SUFFIXES

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 import dlkdd
-from dlkdd.inference.clip_model import ClipModel, ClipSpec, register_clip_model_loader
+from dlkdd.data.clip_spec import ClipSpec
+from dlkdd.inference.clip_model import ClipModel, register_clip_model_loader
 
 EXPORT_EXTRA = 'pip install -e ".[export]"'
 INPUT = "float32 (N, 3, clip_len, crop_size, crop_size) RGB in [0, 1], N dynamic"
@@ -30,8 +31,7 @@ TORCHSCRIPT_SUFFIXES = (".pt", ".ts")
 
 def file_metadata(spec: ClipSpec, output: str) -> dict[str, str]:
     """The metadata an exported file carries: strings as they are, everything else as JSON."""
-    values = {**{key: getattr(spec, key) for key in SPEC_KEYS}, "output": output, "input": INPUT,
-              "dlkdd_version": dlkdd.__version__}
+    values = {**spec.to_dict(), "output": output, "input": INPUT, "dlkdd_version": dlkdd.__version__}
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
 
 
@@ -45,8 +45,7 @@ def spec_from_metadata(metadata: dict[str, str], path: Path) -> tuple[ClipSpec, 
     strings = {f.name for f in fields(ClipSpec) if f.type == "str"}
     values = {key: metadata[key] if key in strings else json.loads(metadata[key])
               for key in SPEC_KEYS if metadata.get(key)}
-    values["frame_size"] = tuple(values["frame_size"])
-    return ClipSpec(**values), metadata["output"]
+    return ClipSpec.from_dict(values), metadata["output"]
 
 
 def require(module: str, what: str):

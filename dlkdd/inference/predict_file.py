@@ -11,6 +11,7 @@ from __future__ import annotations
 import lightning as L
 from jsonargparse import Namespace
 
+from dlkdd.data.batch import Batch, Predictions
 from dlkdd.inference.clip_model import ClipModel, load_clip_model
 
 
@@ -39,7 +40,7 @@ class ExportedFileModule(L.LightningModule):
         if self.device != self.runner.device:  # the Trainer's accelerator, e.g. cuda (onnxruntime-gpu)
             self.runner = load_clip_model(self.hparams.model_file, self.device)
 
-    def predict_step(self, batch: dict | None, batch_idx: int) -> dict | None:
+    def predict_step(self, batch: Batch | None, batch_idx: int) -> Predictions | None:
         if batch is None:  # every video of the batch was unreadable: rows with their error
             return None
         probs = self.runner.run(batch["original"]).float().cpu()
@@ -59,7 +60,7 @@ def use_model_file(config: Namespace) -> None:
     config.model = Namespace(class_path=f"{__name__}.ExportedFileModule",
                              init_args=Namespace(model_file=str(config.model_file)))
     data = config.data
-    data.clip_len, data.frame_stride, data.crop_size = spec.clip_len, spec.frame_stride, spec.crop_size
-    data.frame_size = list(spec.frame_size)
+    for option, value in spec.clip_options().items():
+        setattr(data, option, value)
     if data.class_names is None:
         data.class_names = spec.class_names

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
 
 import lightning as L
 import torch
@@ -17,11 +16,10 @@ from dlkdd.callbacks.broken_videos import BrokenVideoMonitor
 from dlkdd.callbacks.exact_resume import ExactResume
 from dlkdd.callbacks.faults import NonFiniteLoss, WorkerDeathReport
 from dlkdd.callbacks.required import required
+from dlkdd.data.batch import Batch, Predictions, View
 from dlkdd.data.sources import NO_LABEL
 from dlkdd.data.views import video_probabilities
 from dlkdd.models.metrics import accuracy_metrics
-
-View = Literal["original", "enhanced"]
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -100,15 +98,15 @@ class VideoClassifier(L.LightningModule):
     def forward(self, video: Tensor) -> Tensor:
         return self.backbone(video).logits
 
-    def batch_logits(self, batch: dict) -> Tensor:
+    def batch_logits(self, batch: Batch) -> Tensor:
         """Logits for a batch of views (the two-stream model overrides it to read both views)."""
         return self(batch[self.hparams.view])
 
-    def training_losses(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
+    def training_losses(self, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
         """Named loss terms (with the total under "loss") and the logits. Subclasses define it."""
         raise NotImplementedError
 
-    def training_step(self, batch: dict | None, batch_idx: int) -> Tensor | None:
+    def training_step(self, batch: Batch | None, batch_idx: int) -> Tensor | None:
         if batch is None:
             return None
         losses, logits = self.training_losses(batch)
@@ -122,7 +120,7 @@ class VideoClassifier(L.LightningModule):
                       prog_bar=True)
         self.train_metrics.update(logits.detach().softmax(dim=-1), label)
 
-    def _evaluate(self, batch: dict | None, stage: str) -> dict | None:
+    def _evaluate(self, batch: Batch | None, stage: str) -> Predictions | None:
         """Updates the stage's loss and metrics with the labeled videos; returns every video's
         probabilities (for callbacks: the test report)."""
         if batch is None:
@@ -138,13 +136,13 @@ class VideoClassifier(L.LightningModule):
             self._metrics(stage).update(probs_known, labels)
         return {"index": batch["index"], "probs": probs.detach(), "label": batch["label"]}
 
-    def validation_step(self, batch: dict | None, batch_idx: int) -> dict | None:
+    def validation_step(self, batch: Batch | None, batch_idx: int) -> Predictions | None:
         return self._evaluate(batch, "val")
 
-    def test_step(self, batch: dict | None, batch_idx: int) -> dict | None:
+    def test_step(self, batch: Batch | None, batch_idx: int) -> Predictions | None:
         return self._evaluate(batch, "test")
 
-    def predict_step(self, batch: dict | None, batch_idx: int) -> dict | None:
+    def predict_step(self, batch: Batch | None, batch_idx: int) -> Predictions | None:
         if batch is None:
             return None
         probs = video_probabilities(self.batch_logits(batch), batch["num_views"])

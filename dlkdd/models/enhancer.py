@@ -10,6 +10,7 @@ from torch import Tensor
 
 from dlkdd.callbacks.broken_videos import BrokenVideoMonitor
 from dlkdd.callbacks.required import required
+from dlkdd.data.batch import Batch
 from dlkdd.enhance import ZeroDCE, ZeroDCEV1, zero_dce_loss
 from dlkdd.enhance.losses import DEFAULT_WEIGHTS
 
@@ -89,7 +90,7 @@ class EnhancerModule(L.LightningModule):
         """Only the dark clips: the data module then never runs its own enhancer."""
         return {"original"}
 
-    def _losses(self, batch: dict, stage: str) -> Tensor:
+    def _losses(self, batch: Batch, stage: str) -> Tensor:
         frames = sample_frames(batch["original"], self.hparams.frames_per_clip)
         enhanced, alpha = self.enhancer.curves(frames)
         weights = {**self.network_weights, **(self.hparams.loss_weights or {})}
@@ -100,10 +101,10 @@ class EnhancerModule(L.LightningModule):
                       batch_size=frames.shape[0], prog_bar=stage == "train", sync_dist=stage != "train")
         return terms["loss"]
 
-    def training_step(self, batch: dict | None, batch_idx: int) -> Tensor | None:
+    def training_step(self, batch: Batch | None, batch_idx: int) -> Tensor | None:
         return None if batch is None else self._losses(batch, "train")
 
-    def validation_step(self, batch: dict | None, batch_idx: int) -> None:
+    def validation_step(self, batch: Batch | None, batch_idx: int) -> None:
         if batch is not None:
             self._losses(batch, "val")
 

@@ -21,9 +21,10 @@ from dlkdd.backbones.features import (
     stage_name,
     to_bcthw,
 )
-from dlkdd.checkpointing import load_checkpoint
+from dlkdd.checkpointing import read_checkpoint
+from dlkdd.data.batch import Batch, Predictions, View
 from dlkdd.data.sources import NO_LABEL
-from dlkdd.models.classifier import VideoClassifier, View
+from dlkdd.models.classifier import VideoClassifier
 from dlkdd.models.genkd import FeatureModel, FeatureModelOptions
 
 
@@ -75,7 +76,7 @@ class TeacherModule(VideoClassifier):
                 "checkpoint, e.g. --model.init_args.pretrained runs/synthetic/teacher/checkpoints/best.ckpt."
             )
 
-    def training_losses(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
+    def training_losses(self, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
         video = batch[self.hparams.view]
         if self.feature_model is None:
             logits = self(video)
@@ -88,7 +89,7 @@ class TeacherModule(VideoClassifier):
         losses = self.feature_model.losses(feature_map, batch["label"], self.feature_options.kl_weight)
         return losses, output.logits
 
-    def validation_step(self, batch: dict | None, batch_idx: int) -> dict | None:
+    def validation_step(self, batch: Batch | None, batch_idx: int) -> Predictions | None:
         if batch is None or self.feature_model is None:
             return super().validation_step(batch, batch_idx)
         # The feature map of the evaluation forward is read on the way, not computed a second time.
@@ -118,7 +119,7 @@ def load_teacher(path: str | Path, num_classes: int, class_names: list[str] | No
             f"Teacher checkpoint {path} not found ({option}). Train a teacher first, e.g. "
             "`dlkdd fit --config configs/synthetic/teacher.yaml`, and pass its best.ckpt."
         )
-    checkpoint = load_checkpoint(path)  # weights_only: a file carrying code is refused, by name
+    checkpoint = read_checkpoint(path)  # weights_only: a file carrying code is refused, by name
     written_by = checkpoint.get("dlkdd", {}).get("module")
     if written_by != "TeacherModule":
         raise ValueError(

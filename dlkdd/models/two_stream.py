@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dlkdd.backbones import create_backbone
+from dlkdd.data.batch import Batch
 from dlkdd.models.classifier import VideoClassifier
 
 
@@ -50,10 +51,10 @@ class TwoStreamModule(VideoClassifier):
     def forward(self, original: Tensor, enhanced: Tensor) -> Tensor:
         return (self.backbone(original).logits + self.enhanced_backbone(enhanced).logits) / 2
 
-    def batch_logits(self, batch: dict) -> Tensor:
+    def batch_logits(self, batch: Batch) -> Tensor:
         return self(batch["original"], batch["enhanced"])
 
-    def training_losses(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
+    def training_losses(self, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
         logits = self.batch_logits(batch)
         loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.hparams.label_smoothing)
         return {"loss": loss}, logits

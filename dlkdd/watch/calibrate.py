@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 import dlkdd
-from dlkdd.checkpointing import load_checkpoint, save_atomically
+from dlkdd.checkpointing import read_checkpoint, save_atomically
 from dlkdd.data.sources import background_index
 from dlkdd.inference import ClipModel, load_clip_model
 from dlkdd.parse_errors import CommandParser
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"pooled event F1 {before['pooled']['event_f1']:.3f} -> {after['pooled']['event_f1']:.3f}; "
           f"wrote {args.output} (dlkdd watch ... --settings {args.output})")
     if args.into_checkpoint:
-        checkpoint = load_checkpoint(args.model_file)
+        checkpoint = read_checkpoint(args.model_file)
         checkpoint.setdefault("dlkdd", {})["event_settings"] = {**chosen, "hop": args.hop}
         save_atomically(checkpoint, args.model_file)
         print(f"stored them in {args.model_file}")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from dlkdd.backbones.features import forward_with_features
+from dlkdd.data.batch import Batch
 from dlkdd.models.distill.genkd_regime import GenKDRegime
 from dlkdd.models.genkd import StudentFeatureModel, cvae_loss, distillation_losses
 
@@ -24,7 +25,7 @@ class GenKDMimic(GenKDRegime):
         # Adapter, and copies of the teacher's attention head and CVAE.
         return StudentFeatureModel(student_channels, self.teacher.features)
 
-    def training_step(self, module: DistillModule, batch: dict) -> None:
+    def training_step(self, module: DistillModule, batch: Batch) -> None:
         options, genkd = self.options, module.genkd
         student_optimizer, cvae_optimizer = module.optimizers()
         teacher_logits, teacher_map = self.teacher(batch[self.teacher.view], features=True)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from dlkdd.backbones.features import stage_channels
+from dlkdd.data.batch import Batch
 from dlkdd.models.distill.genkd_regime import GenKDRegime
 from dlkdd.models.genkd import (
     GenKDOptions,
@@ -67,11 +68,11 @@ class GenKDReleased(GenKDRegime):
     def student_trained_in_epoch(self, epoch: int) -> bool:
         return not self.is_cvae_epoch(epoch)
 
-    def training_step(self, module: DistillModule, batch: dict) -> None:
+    def training_step(self, module: DistillModule, batch: Batch) -> None:
         step = self.cvae_step if self.is_cvae_epoch(module.current_epoch) else self.student_step
         step(module, batch)
 
-    def cvae_step(self, module: DistillModule, batch: dict) -> None:
+    def cvae_step(self, module: DistillModule, batch: Batch) -> None:
         """train_Top_I3D_KD.py stage 1: only the student's CVAE learns; the student runs (in train mode, as
         released, so its BatchNorm statistics move) without gradients."""
         options = self.options
@@ -88,7 +89,7 @@ class GenKDReleased(GenKDRegime):
         module.log_dict({f"train/{name}": value for name, value in logged.items()},
                         batch_size=video.shape[0], prog_bar=True)
 
-    def student_step(self, module: DistillModule, batch: dict) -> None:
+    def student_step(self, module: DistillModule, batch: Batch) -> None:
         """train_Top_I3D_KD.py stage 2: the gated student learns on its logit loss, the ramped prior
         reconstruction of its own map and the attention term; the student's CVAE is frozen."""
         options = self.options

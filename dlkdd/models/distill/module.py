@@ -10,8 +10,9 @@ from torch import Tensor, nn
 
 from dlkdd.backbones import Backbone
 from dlkdd.backbones.features import captured_output
+from dlkdd.data.batch import Batch, Predictions, View
 from dlkdd.data.views import video_probabilities
-from dlkdd.models.classifier import VideoClassifier, View
+from dlkdd.models.classifier import VideoClassifier
 from dlkdd.models.distill.regime import Regime
 from dlkdd.models.distill.regimes import regime_for
 from dlkdd.models.genkd import GenKDOptions, StudentGate
@@ -113,14 +114,14 @@ class DistillModule(VideoClassifier):
     def on_train_epoch_start(self) -> None:
         self.regime.on_train_epoch_start(self)
 
-    def training_step(self, batch: dict | None, batch_idx: int) -> Tensor | None:
+    def training_step(self, batch: Batch | None, batch_idx: int) -> Tensor | None:
         return None if batch is None else self.regime.training_step(self, batch)
 
     def on_train_epoch_end(self) -> None:
         if self.regime.student_trained_in_epoch(self.current_epoch):
             super().on_train_epoch_end()
 
-    def validation_step(self, batch: dict | None, batch_idx: int) -> dict | None:
+    def validation_step(self, batch: Batch | None, batch_idx: int) -> Predictions | None:
         if batch is None or self.teacher is None or self.trainer.state.fn != "fit":
             return super().validation_step(batch, batch_idx)
         # The student's logits of the shared evaluation are read on the way, not computed a second time.

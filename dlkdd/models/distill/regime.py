@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import torch.nn.functional as F
 from torch import Tensor
 
+from dlkdd.data.batch import Batch
 from dlkdd.models.distill.frozen_teacher import FrozenTeacher
 from dlkdd.models.losses import soft_target_kd
 from dlkdd.models.teacher import TeacherModule, load_teacher
@@ -65,7 +66,7 @@ class Regime:
         """Whether the student learned (and is scored) in this Lightning epoch."""
         return True
 
-    def training_step(self, module: DistillModule, batch: dict) -> Tensor | None:
+    def training_step(self, module: DistillModule, batch: Batch) -> Tensor | None:
         raise NotImplementedError
 
     def configure_optimizers(self, module: DistillModule):
