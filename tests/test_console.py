@@ -90,13 +90,16 @@ def test_the_device_report_is_shown_once_per_process():
     (["fitt", "--config", TEACHER], "unknown command 'fitt'. Did you mean fit? Commands: fit, validate"),
     (["fit", "--config", TEACHER, "--trainer.max_epochs", "many"], "--trainer.max_epochs many: expected int"),
     (["predict", "--config", TEACHER, "--top_kk", "3"], "unknown option --top_kk. Did you mean --top_k?"),
-    # dlkdd's own commands (argparse) say it the same way
+    # dlkdd's own commands (jsonargparse too) say it the same way, naming the command's --help
     (["watch", "night.mp4", "--ckpt_path", "best.ckpt", "--hopp", "1"],
-     "dlkdd watch: unrecognized arguments: --hopp 1. Did you mean --hop"),
+     "unknown option --hopp. Did you mean --hop, --help, --top_k? (`dlkdd watch --help` lists every option)"),
     (["calibrate", "night.mp4", "--ckpt_path", "best.ckpt", "--outptu", "s.json"],
-     "dlkdd calibrate: unrecognized arguments: --outptu s.json. Did you mean --output"),
+     "unknown option --outptu. Did you mean --output, --hop? (`dlkdd calibrate --help` lists every option)"),
     (["export", "--output", "student.onnx"],
-     "dlkdd export: the following arguments are required: --ckpt_path"),
+     "the following arguments are required: --ckpt_path (`dlkdd export --help` lists every option)"),
+    (["watch", "night.mp4", "--ckpt_path", "best.ckpt", "--batch_size", "many"],
+     "--batch_size many: expected int (`dlkdd watch --help` lists every option)"),
+    (["watch", "night.mp4"], "one of the arguments --ckpt_path --model_file is required"),
 ])
 def test_a_mistyped_command_line_is_one_paragraph_naming_the_closest_choices(
         argv, said, tmp_path, monkeypatch, capsys):
