@@ -107,3 +107,24 @@ def test_a_mistyped_command_line_is_one_paragraph_naming_the_closest_choices(
     message = console(monkeypatch, capsys, *argv)
     assert message.startswith(f"dlkdd: error: {said}"), message
     assert "usage:" not in message and "\n" not in message.split("(set DLKDD_TRACEBACK")[0].strip()
+
+
+def test_watch_options_are_watch_options_fields_with_their_docstring():
+    """`dlkdd watch`'s event, alert and stream options come from WatchOptions: same defaults, the help of
+    its docstring (event settings: None unless given, so --settings and the model's own can apply)."""
+    import docstring_parser
+
+    from dlkdd.watch.command import CLI_FIELDS, EVENT_OPTIONS, build_parser
+    from dlkdd.watch.pipeline import WatchOptions
+
+    parser, defaults = build_parser(), WatchOptions()
+    docs = {p.arg_name: p.description for p in docstring_parser.parse(WatchOptions.__doc__).params}
+    actions = {a.dest: a for a in parser._actions}
+    for name in CLI_FIELDS:
+        assert actions[name].help.startswith(docs[name]), name
+        expected = None if name in EVENT_OPTIONS else getattr(defaults, name)
+        assert actions[name].default == expected, name
+    args = parser.parse_args(["night.mp4", "--ckpt_path", "best.ckpt", "--smooth", "1", "--alert", "run,fall",
+                              "--reconnect", "7"])
+    assert (args.smooth, args.alert, args.reconnect, args.event_enter) == (1, ["run", "fall"], 7, None)
+    assert args.alert_cooldown == defaults.alert_cooldown and args.model_file is None
