@@ -13,6 +13,10 @@ from __future__ import annotations
 import shutil
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dlkdd.parse_errors import CommandParser
 
 SHIPPED = Path(str(resources.files("dlkdd") / "configs"))
 # Options whose value is a YAML file that may be a shipped config.
@@ -50,7 +54,7 @@ def resolve_config_args(argv: list[str]) -> list[str]:
     return out
 
 
-def build_parser():
+def build_parser() -> CommandParser:
     from dlkdd.parse_errors import CommandParser  # it reads SHIPPED: imported here, not at the top
 
     parser = CommandParser(

@@ -97,7 +97,8 @@ def build_parser() -> CommandParser:
     defaults = WatchOptions()
     for action in p._actions:
         if action.dest in EVENT_OPTIONS:
-            action.help += f"; default {getattr(defaults, action.dest)} (or --settings', or the model file's)"
+            action.help += (f"; not given: the --settings file's, else the model file's, else "
+                            f"{getattr(defaults, action.dest)}")
     p.set_defaults({key: None for key in EVENT_OPTIONS})
     p.add_argument("--batch_wait", type=float, default=0.05,
                    help="several live sources: seconds a ready window waits for others to fill its batch")
