@@ -46,7 +46,7 @@ class CommandParser(ArgumentParser):
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, exit_on_error=False, **kwargs)
+        super().__init__(*args, **{**kwargs, "exit_on_error": False})
         self._argv: list[str] = []
 
     def parse_args(self, args=None, *rest, **kwargs):
@@ -54,6 +54,8 @@ class CommandParser(ArgumentParser):
         return super().parse_args(args, *rest, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None):
+        if getattr(self, "_inner_parser", False):  # one jsonargparse makes for a nested class: it retries
+            return super().error(message, ex)
         command = self.prog.split()[-1]
         raise CommandLineError(explain(ArgumentError(None, message), [command, *self._argv], {command: self},
                                        ())) from None

@@ -60,7 +60,10 @@ def own_options(argv: list[str]) -> tuple[list[str], list[str]]:
     own, rest, words = [], [], iter(argv)
     for word in words:
         if word == "--configs":
-            own += [word, next(words, "")]
+            own.append(word)
+            value = next(words, None)
+            if value is not None:  # none: the parser says --configs expects one argument
+                own.append(value)
         elif word.startswith("--configs=") or word in ("-h", "--help"):
             own.append(word)
         else:

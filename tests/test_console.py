@@ -100,6 +100,8 @@ def test_the_device_report_is_shown_once_per_process():
     (["watch", "night.mp4", "--ckpt_path", "best.ckpt", "--batch_size", "many"],
      "--batch_size many: expected int (`dlkdd watch --help` lists every option)"),
     (["watch", "night.mp4"], "one of the arguments --ckpt_path --model_file is required"),
+    (["quickstart", "--trainer.max_epochs=1", "--configs"], "argument --configs: expected one argument"),
+    (["preview", "--clips", "0"], "--clips must be >= 1, got 0 (`dlkdd preview --help` lists every option)"),
 ])
 def test_a_mistyped_command_line_is_one_paragraph_naming_the_closest_choices(
         argv, said, tmp_path, monkeypatch, capsys):
