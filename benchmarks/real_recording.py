@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
     clips = taking_turns(scene_grouped_split(args.root, args.test_fraction)["test"])[: args.clips]
     recording = work / "real.mp4"
     annotations = write_recording(clips, recording)
-    [summary] = watch_main([str(recording), "--ckpt_path", str(args.ckpt_path), "--output_dir",
+    option = "--ckpt_path" if args.ckpt_path.suffix == ".ckpt" else "--model_file"  # fit's, or exported
+    [summary] = watch_main([str(recording), option, str(args.ckpt_path), "--output_dir",
                             str(work / "watch"), "--hop", args.hop, "--video", "--status_every", "0"])
     lines = (work / "watch" / "real.events.jsonl").read_text().splitlines()
     events = [e for e in map(json.loads, lines) if e.get("type") == "event"]

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def command(processes: int, folder: Path, out: Path, ckpt: Path) -> list[str]:
-    watch = ["watch", str(folder), "--ckpt_path", str(ckpt), "--output_dir", str(out), "--status_every", "0"]
+    option = "--ckpt_path" if ckpt.suffix == ".ckpt" else "--model_file"  # a fit checkpoint, or exported
+    watch = ["watch", str(folder), option, str(ckpt), "--output_dir", str(out), "--status_every", "0"]
     if processes == 1:
         return [sys.executable, "-m", "dlkdd", *watch]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import lightning as L
 import wandb
-from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import Logger, WandbLogger
@@ -31,30 +30,43 @@ from dlkdd.callbacks import (
 from dlkdd.checkpointing import SafeCheckpointIO, UnsafeCheckpointError, read_checkpoint
 from dlkdd.console import quiet_third_party_notices
 from dlkdd.data import DarkVideoDataModule
-from dlkdd.parse_errors import CommandLineError, explain
+from dlkdd.parse_errors import MODEL_FILE_HELP, CommandLineError, HelpFormatter, explain
 from dlkdd.shipped import resolve_config_args
+
+# Every `dlkdd` command: name -> (what it does, the module whose main(argv) runs it; None: LightningCLI's).
+COMMANDS = {
+    "quickstart": ("the whole pipeline on generated dark video, on a CPU (about 3 minutes)",
+                   "dlkdd.quickstart"),
+    "fit": ("train: the enhancer, the teacher (stage 1) or the student (stage 2)", None),
+    "validate": ("evaluate a checkpoint on the validation split", None),
+    "test": ("evaluate a checkpoint on the test split", None),
+    "predict": ("one label per video -> a CSV or JSON Lines file", None),
+    "watch": ("long recordings and live streams: timeline, events, alerts, annotated video",
+              "dlkdd.watch.command"),
+    "calibrate": ("event settings that maximise event F1 on annotated recordings (for watch)",
+                  "dlkdd.watch.calibrate"),
+    "export": ("the student as ONNX or TorchScript, verified against the checkpoint",
+               "dlkdd.inference.export"),
+    "preview": ("the original clip next to each enhancer's view (png, mp4)", "dlkdd.preview"),
+    "configs": ("copy the shipped configs to a folder, to edit them", "dlkdd.shipped"),
+}
+# The commands beside LightningCLI's fit/validate/test/predict: name -> module with main(argv).
+EXTRA_COMMANDS = {name: module for name, (_, module) in COMMANDS.items() if module}
 
 DESCRIPTION = """\
 Action recognition in dark video by dual-light knowledge distillation: a teacher learns from an
 enhanced view of each dark clip, a student from the dark clip itself; only the student runs at the end.
 
 Commands (`dlkdd <command> --help` lists each one's options):
-  dlkdd quickstart      the whole pipeline on generated dark video, on a CPU (about 3 minutes)
-  dlkdd fit             train: the enhancer, the teacher (stage 1) or the student (stage 2)
-  dlkdd validate        evaluate a checkpoint on the validation split
-  dlkdd test            evaluate a checkpoint on the test split
-  dlkdd predict         one label per video -> a CSV or JSON Lines file
-  dlkdd watch           long recordings and live streams: timeline, events, alerts, annotated video
-  dlkdd calibrate       event settings that maximise event F1 on annotated recordings (for watch)
-  dlkdd export          the student as ONNX or TorchScript, verified against the checkpoint
-  dlkdd preview         the original clip next to each enhancer's view (png, mp4)
-  dlkdd configs         copy the shipped configs to a folder, to edit them
-
+""" + "".join(f"  dlkdd {name:<16}{text}\n" for name, (text, _) in COMMANDS.items()) + """
 Examples:
   dlkdd fit  --config configs/synthetic/teacher.yaml       stage 1: teacher on the enhanced view
   dlkdd fit  --config configs/synthetic/distill.yaml       stage 2: student on the original view
   dlkdd test --config configs/synthetic/distill.yaml --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt
   dlkdd watch night.mp4 --ckpt_path runs/synthetic/distill/checkpoints/best.ckpt --video
+
+--ckpt_path is always a checkpoint `dlkdd fit` wrote (.ckpt); --model_file a file `dlkdd export` wrote
+(.onnx, .pt), for the commands that run a model (predict, watch, calibrate).
 
 Runs log to Weights & Biases (project dlkdd, offline until `wandb login`); --trainer.logger=false
 turns logging off. Documentation: docs/ (mkdocs serve), or the README.
@@ -100,10 +112,6 @@ def unreadable_checkpoint(path: str, err: BaseException) -> str:
             "whole? Pass a checkpoint `dlkdd fit` wrote.")
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
-    """jsonargparse's option help, with the descriptions' example lines kept as written."""
-
-
 class DlkddCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         # The data decides the label space; the model never has to be told twice. A module without
@@ -118,8 +126,7 @@ class DlkddCLI(LightningCLI):
             parser.add_argument("--output", default="predictions.csv",
                                 help="file to write: .csv or .jsonl")
             parser.add_argument("--top_k", type=int, default=5, help="classes per video, most probable first")
-            parser.add_argument("--model_file", default=None,
-                                help="a file of `dlkdd export` (.onnx, .pt) to run in place of --ckpt_path")
+            parser.add_argument("--model_file", default=None, help=MODEL_FILE_HELP)
             # Without --config: the model comes from --model_file (or from the --ckpt_path checkpoint).
             parser.set_defaults(model={"class_path": "dlkdd.inference.predict_file.ExportedFileModule"})
         return parser
@@ -317,16 +324,6 @@ def main(args: list[str] | None = None, run: bool = True) -> DlkddCLI:
         run=run,
     )
 
-
-# Commands beside LightningCLI's fit/validate/test/predict: name -> module with main(argv).
-EXTRA_COMMANDS = {
-    "quickstart": "dlkdd.quickstart",
-    "preview": "dlkdd.preview",
-    "watch": "dlkdd.watch.command",
-    "calibrate": "dlkdd.watch.calibrate",
-    "configs": "dlkdd.shipped",
-    "export": "dlkdd.inference.export",
-}
 
 # What a configuration mistake raises (dlkdd's messages name the option and the fix).
 USAGE_ERRORS = (ValueError, KeyError, FileNotFoundError, UnsafeCheckpointError)

@@ -11,12 +11,10 @@ judged by eye.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import torch
-from jsonargparse import ArgumentParser, DefaultHelpFormatter
 from PIL import Image, ImageDraw
 from torch import Tensor
 
@@ -26,6 +24,7 @@ from dlkdd.data.decode import decode_clip, probe
 from dlkdd.data.sampling import uniform_clips
 from dlkdd.data.views import to_float_video
 from dlkdd.enhance import create_enhancer, list_enhancers
+from dlkdd.parse_errors import CommandParser
 from dlkdd.shipped import resolve_config_args
 from dlkdd.video import write_video
 
@@ -35,12 +34,8 @@ HEADER_HEIGHT = 14  # one line of PIL's default bitmap font
 GAP = 2  # black pixels between cells
 
 
-class HelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Keeps the line breaks of the usage examples in --help."""
-
-
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="dlkdd preview", description=__doc__, formatter_class=HelpFormatter)
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="dlkdd preview", description=__doc__)
     parser.add_class_arguments(DarkVideoDataModule, "data", help="the data options of a stage config")
     parser.add_argument("--split", default="test", help="train, val or test")
     parser.add_argument("--clips", type=int, default=3, help="videos shown, spread over the split list")

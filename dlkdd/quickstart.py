@@ -8,7 +8,6 @@ a test of each on its best checkpoint, and prints the three test top-1 figures.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from dlkdd.cli import main as cli_main
@@ -46,19 +45,36 @@ def pretrain(config: Path, overrides: list[str]) -> None:
             print(f"Pretrained {backbone} on the bright corpus: val top-1 {100 * float(top1):.2f} %")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Its own options; any other goes to every run."""
+def build_parser() -> CommandParser:
+    """Its own options; any other goes to every run (`own_options`)."""
     parser = CommandParser(prog="dlkdd quickstart", description=__doc__)
     parser.add_argument("--configs", type=Path, default=SYNTHETIC_CONFIGS,
                         help="folder of the synthetic configs")
-    parser.epilog = ("Any other option goes to every run (to pretraining: the --trainer options), e.g. "
+    parser.epilog = ("Any other option goes to every run (to pretraining: the --trainer options), e.g.\n"
                      "--trainer.max_epochs=2 --data.root=DIR; scratch: --model.init_args.pretrained=null")
     return parser
 
 
+def own_options(argv: list[str]) -> tuple[list[str], list[str]]:
+    """quickstart's own options (--configs, --help) and the rest, which go to every run as given."""
+    own, rest, words = [], [], iter(argv)
+    for word in words:
+        if word == "--configs":
+            own.append(word)
+            value = next(words, None)
+            if value is not None:  # none: the parser says --configs expects one argument
+                own.append(value)
+        elif word.startswith("--configs=") or word in ("-h", "--help"):
+            own.append(word)
+        else:
+            rest.append(word)
+    return own, rest
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = build_parser()
-    args, overrides = parser.parse_known_args(argv)
+    own, overrides = own_options(list(argv or []))
+    args = parser.parse_args(own)
     if not (args.configs / "teacher.yaml").is_file():
         parser.error(f"no teacher.yaml in {args.configs}: pass --configs <folder of the synthetic configs>, "
                      "e.g. the one `dlkdd configs` writes")

@@ -10,10 +10,13 @@ copied into the wheel), so:
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dlkdd.parse_errors import CommandParser
 
 SHIPPED = Path(str(resources.files("dlkdd") / "configs"))
 # Options whose value is a YAML file that may be a shipped config.
@@ -51,7 +54,7 @@ def resolve_config_args(argv: list[str]) -> list[str]:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> CommandParser:
     from dlkdd.parse_errors import CommandParser  # it reads SHIPPED: imported here, not at the top
 
     parser = CommandParser(
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy the shipped configs (synthetic, arid, arid15, dark48, folder) to DEST/configs, "
         "so the documented `--config configs/...` commands run from DEST and the files can be edited.",
     )
-    parser.add_argument("dest", nargs="?", default=".", type=Path, help="folder to copy into (default: .)")
+    parser.add_argument("dest", nargs="?", default=Path("."), type=Path, help="folder to copy into")
     parser.add_argument("--force", action="store_true", help="overwrite files that are already there")
     return parser
 

@@ -8,7 +8,7 @@ A page asks for a part with an HTML comment on a line of its own:
     <!-- dlkdd:backbones -->       the backbone registry as a table
     <!-- dlkdd:errors -->          every `dlkdd: error:` message in the package's source, by module
 
-The help is the commands' own argparse/jsonargparse output, captured in this process (one import of torch
+The help is the commands' own jsonargparse output, captured in this process (one import of torch
 for the whole site) at a fixed width.
 """
 

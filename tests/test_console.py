@@ -90,13 +90,18 @@ def test_the_device_report_is_shown_once_per_process():
     (["fitt", "--config", TEACHER], "unknown command 'fitt'. Did you mean fit? Commands: fit, validate"),
     (["fit", "--config", TEACHER, "--trainer.max_epochs", "many"], "--trainer.max_epochs many: expected int"),
     (["predict", "--config", TEACHER, "--top_kk", "3"], "unknown option --top_kk. Did you mean --top_k?"),
-    # dlkdd's own commands (argparse) say it the same way
+    # dlkdd's own commands (jsonargparse too) say it the same way, naming the command's --help
     (["watch", "night.mp4", "--ckpt_path", "best.ckpt", "--hopp", "1"],
-     "dlkdd watch: unrecognized arguments: --hopp 1. Did you mean --hop"),
+     "unknown option --hopp. Did you mean --hop, --help, --top_k? (`dlkdd watch --help` lists every option)"),
     (["calibrate", "night.mp4", "--ckpt_path", "best.ckpt", "--outptu", "s.json"],
-     "dlkdd calibrate: unrecognized arguments: --outptu s.json. Did you mean --output"),
+     "unknown option --outptu. Did you mean --output, --hop? (`dlkdd calibrate --help` lists every option)"),
     (["export", "--output", "student.onnx"],
-     "dlkdd export: the following arguments are required: --ckpt_path"),
+     "the following arguments are required: --ckpt_path (`dlkdd export --help` lists every option)"),
+    (["watch", "night.mp4", "--ckpt_path", "best.ckpt", "--batch_size", "many"],
+     "--batch_size many: expected int (`dlkdd watch --help` lists every option)"),
+    (["watch", "night.mp4"], "one of the arguments --ckpt_path --model_file is required"),
+    (["quickstart", "--trainer.max_epochs=1", "--configs"], "argument --configs: expected one argument"),
+    (["preview", "--clips", "0"], "--clips must be >= 1, got 0 (`dlkdd preview --help` lists every option)"),
 ])
 def test_a_mistyped_command_line_is_one_paragraph_naming_the_closest_choices(
         argv, said, tmp_path, monkeypatch, capsys):
@@ -104,3 +109,24 @@ def test_a_mistyped_command_line_is_one_paragraph_naming_the_closest_choices(
     message = console(monkeypatch, capsys, *argv)
     assert message.startswith(f"dlkdd: error: {said}"), message
     assert "usage:" not in message and "\n" not in message.split("(set DLKDD_TRACEBACK")[0].strip()
+
+
+def test_watch_options_are_watch_options_fields_with_their_docstring():
+    """`dlkdd watch`'s event, alert and stream options come from WatchOptions: same defaults, the help of
+    its docstring (event settings: None unless given, so --settings and the model's own can apply)."""
+    import docstring_parser
+
+    from dlkdd.watch.command import CLI_FIELDS, EVENT_OPTIONS, build_parser
+    from dlkdd.watch.pipeline import WatchOptions
+
+    parser, defaults = build_parser(), WatchOptions()
+    docs = {p.arg_name: p.description for p in docstring_parser.parse(WatchOptions.__doc__).params}
+    actions = {a.dest: a for a in parser._actions}
+    for name in CLI_FIELDS:
+        assert actions[name].help.startswith(docs[name]), name
+        expected = None if name in EVENT_OPTIONS else getattr(defaults, name)
+        assert actions[name].default == expected, name
+    args = parser.parse_args(["night.mp4", "--ckpt_path", "best.ckpt", "--smooth", "1", "--alert", "run,fall",
+                              "--reconnect", "7"])
+    assert (args.smooth, args.alert, args.reconnect, args.event_enter) == (1, ["run", "fall"], 7, None)
+    assert args.alert_cooldown == defaults.alert_cooldown and args.model_file is None

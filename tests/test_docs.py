@@ -84,7 +84,8 @@ def check_command(argv: list[str]) -> None:
     assert command in cli.EXTRA_COMMANDS, f"`dlkdd {command}` is no command: {sorted(cli.EXTRA_COMMANDS)}"
     module = importlib.import_module(cli.EXTRA_COMMANDS[command])
     if command == "quickstart":  # its own options, then any fit option, passed to every fit
-        _, overrides = module.build_parser().parse_known_args(args)
+        own, overrides = module.own_options(args)
+        module.build_parser().parse_args(own)
         return check_lightning_command(["fit", "--config", "configs/synthetic/teacher.yaml", *overrides])
     if command == "preview" and not any(a == "--data" or a.startswith("--data=") for a in args):
         args = ["--data", str(module.DEFAULT_DATA), *args]  # as preview's main does

@@ -169,19 +169,28 @@ def test_the_command_reports_a_bad_checkpoint_as_one_error(tmp_path):
     assert "Traceback" not in run.stderr
 
 
-def test_watch_runs_the_onnx_file_as_it_runs_the_checkpoint(checkpoints, student_onnx, tmp_path):
+def test_watch_runs_the_onnx_file_as_it_runs_the_checkpoint(checkpoints, student_onnx, tmp_path, capsys):
     from dlkdd.synthetic.recordings import LongVideoConfig, generate_long_video
     from dlkdd.watch.command import main as watch_main
 
     generate_long_video(tmp_path / "night.mp4", LongVideoConfig(duration=3.0, fps=15, height=32, width=44))
     timelines = []
-    for name, model in (("ckpt", checkpoints["student"]), ("onnx", student_onnx)):
-        watch_main([str(tmp_path / "night.mp4"), "--model_file", str(model), "--output_dir",
-                    str(tmp_path / name), "--hop", "5f"])
+    # --ckpt_path is the checkpoint, --model_file the exported file; the exported file given as --ckpt_path
+    # (the spelling before they had one meaning each) still runs, and says which option to use.
+    runs = (("ckpt", "--ckpt_path", checkpoints["student"]), ("onnx", "--model_file", student_onnx),
+            ("old", "--ckpt_path", student_onnx))
+    for name, option, model in runs:
+        capsys.readouterr()
+        watch_main([str(tmp_path / "night.mp4"), option, str(model), "--output_dir", str(tmp_path / name),
+                    "--hop", "5f"])
+        deprecated = f"dlkdd: --ckpt_path {student_onnx} is an exported file, not a checkpoint: pass it as " \
+                     "--model_file"
+        assert (deprecated in capsys.readouterr().err) == (name == "old")
         with (tmp_path / name / "night.timeline.csv").open() as f:
             timelines.append(list(csv.DictReader(f)))
+    assert timelines[2] == timelines[1]
     assert len(timelines[0]) == len(timelines[1]) > 3
-    for from_ckpt, from_onnx in zip(*timelines, strict=True):
+    for from_ckpt, from_onnx in zip(*timelines[:2], strict=True):
         for key, value in from_ckpt.items():
             try:
                 assert float(from_onnx[key]) == pytest.approx(float(value), abs=1e-5), key

@@ -14,7 +14,6 @@ fixed its batch size).
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from dlkdd.data.sampling import uniform_clips
 from dlkdd.data.sources import make_source
 from dlkdd.inference.clip_model import ClipModel, InferenceGraph, TorchClipModel, load_clip_model
 from dlkdd.inference.exported import ONNX_SUFFIX, TORCHSCRIPT_SUFFIXES, file_metadata, require
-from dlkdd.parse_errors import CommandParser
+from dlkdd.parse_errors import CKPT_PATH_HELP, CommandParser
 from dlkdd.video import VIDEO_SUFFIXES
 
 HELP = """\
@@ -173,21 +172,20 @@ def describe(path: Path, spec: ClipSpec, output_kind: str) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(prog="dlkdd export", description=HELP,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt_path", type=Path, required=True, help="a checkpoint written by `dlkdd fit`")
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="dlkdd export", description=HELP)
+    parser.add_argument("--ckpt_path", type=Path, required=True, help=CKPT_PATH_HELP)
     parser.add_argument("--format", choices=list(FORMATS), default=None,
                         help="default: from --output's extension (.onnx, .pt/.ts), else onnx")
-    parser.add_argument("--output", type=Path, default=None,
+    parser.add_argument("--output", type=Path | None, default=None,
                         help="the file to write (default: the checkpoint's name with .onnx or .pt)")
     parser.add_argument("--logits", action="store_true", help="the graph returns logits, not probabilities")
     parser.add_argument("--device", default="cpu", help="export and verify on this device (cpu, cuda)")
-    parser.add_argument("--videos", type=Path, default=None,
+    parser.add_argument("--videos", type=Path | None, default=None,
                         help="verify on clips of these videos (folder, text file of paths, or one video); "
                              "default: generated dark clips")
     parser.add_argument("--num_clips", type=int, default=8, help="clips to verify on")
-    parser.add_argument("--tolerance", type=float, default=None,
+    parser.add_argument("--tolerance", type=float | None, default=None,
                         help="largest allowed |p_exported - p_pytorch| (default 1e-4 on cpu, 2e-3 on cuda, "
                              "where PyTorch's convolutions use TF32)")
     return parser

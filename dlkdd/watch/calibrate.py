@@ -19,7 +19,6 @@ figures at the defaults and at the chosen settings are printed side by side.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
@@ -33,7 +32,7 @@ import dlkdd
 from dlkdd.checkpointing import read_checkpoint, save_atomically
 from dlkdd.data.sources import background_index
 from dlkdd.inference import ClipModel, load_clip_model
-from dlkdd.parse_errors import CommandParser
+from dlkdd.parse_errors import CommandParser, add_model_options, model_path
 from dlkdd.watch.events import EventTracker, NoAction
 from dlkdd.watch.pipeline import WatchOptions, watch
 from dlkdd.watch.scoring import detection_report, event_scores
@@ -237,18 +236,16 @@ def _row(name: str, f: dict) -> str:
             f"{f['event_predicted']:7d} {f['false_alarms_per_hour']:9.1f}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = CommandParser(prog="dlkdd calibrate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> CommandParser:
+    p = CommandParser(prog="dlkdd calibrate", description=__doc__)
     p.add_argument("recordings", nargs="+", type=Path, metavar="RECORDING", help="annotated recordings")
-    p.add_argument("--ckpt_path", "--model_file", dest="model_file", type=Path, required=True,
-                   help="the model: a `dlkdd fit` checkpoint (.ckpt) or an exported model file")
+    add_model_options(p)
     p.add_argument("--annotations", nargs="+", type=Path, default=None,
                    help="each recording's annotations, in order (default: RECORDING.json beside it)")
-    p.add_argument("--hop", default=WatchOptions.hop,
+    p.add_argument("--hop", type=str, default=WatchOptions.hop,
                    help="the hop `watch` will run at (the settings depend on it; written with them)")
-    p.add_argument("--batch_size", type=int, default=WatchOptions.batch_size)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch_size", type=int, default=WatchOptions.batch_size, help="windows per forward pass")
+    p.add_argument("--device", default="cpu", help="where the model runs (cpu, cuda, cuda:1)")
     p.add_argument("--max_false_alarms", type=float, default=1.0,
                    help="false alarms per hour allowed on the empty recordings (those with no action); "
                         "the F1 is maximised within it (default 1, a guard's budget)")
@@ -260,13 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    if not args.model_file.is_file():
-        raise FileNotFoundError(f"--ckpt_path {args.model_file}: no such file. Pass the checkpoint "
-                                "`dlkdd fit` wrote (runs/synthetic/distill/checkpoints/best.ckpt) or an "
-                                "exported model.")
+    args.model_file = model_path(args)
     if args.into_checkpoint and args.model_file.suffix != ".ckpt":
-        raise ValueError(f"--into_checkpoint: {args.model_file} is not a .ckpt; calibrate the checkpoint, "
-                         "then `dlkdd export` it (the exported file carries its settings).")
+        raise ValueError(f"--into_checkpoint: {args.model_file} is not a .ckpt; calibrate the checkpoint "
+                         "(--ckpt_path), then `dlkdd export` it (the exported file carries its settings).")
     annotations = args.annotations or [Path(str(r) + ".json") for r in args.recordings]
     if len(annotations) != len(args.recordings):
         raise ValueError(f"--annotations: {len(annotations)} files for {len(args.recordings)} recordings; "

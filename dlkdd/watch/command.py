@@ -37,20 +37,20 @@ model file's own calibrated settings (`dlkdd calibrate --into_checkpoint`), the 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 from tqdm import tqdm
 
 from dlkdd.enhance import create_enhancer
 from dlkdd.inference import load_clip_model
-from dlkdd.parse_errors import CommandParser
+from dlkdd.parse_errors import CommandParser, add_model_options, model_path
 from dlkdd.video import list_videos
 from dlkdd.watch.archive import gather, is_complete, join_process_group, total_line, write_summary
 from dlkdd.watch.calibrate import SETTINGS_KEYS, read_settings
@@ -58,62 +58,55 @@ from dlkdd.watch.multiplex import Camera, watch_many
 from dlkdd.watch.pipeline import Summary, WatchOptions, watch
 from dlkdd.watch.source import is_live
 
+# WatchOptions' fields that are options of `dlkdd watch` as they are (their help is the dataclass's own).
+# The rest are said otherwise here: files named by --output_dir (timeline, events, video), an enhancer by
+# name, --live auto/on/off, --alert comma separated.
+CLI_FIELDS = ("hop", "batch_size", "smooth", "top_k", "event_enter", "event_exit", "min_event",
+              "open_set_threshold", "alert_threshold", "alert_min_duration", "alert_cooldown", "reconnect",
+              "reconnect_delay", "timeout", "status_every")
 
-def build_parser() -> argparse.ArgumentParser:
-    p = CommandParser(prog="dlkdd watch", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("source", metavar="SOURCE", nargs="*",
+
+def comma_list(text: str | list[str]) -> list[str]:
+    """`--alert approach,recede` (jsonargparse checks a parsed value again: a list passes as it is)."""
+    return text if isinstance(text, list) else [c for c in text.split(",") if c]
+
+
+def build_parser() -> CommandParser:
+    p = CommandParser(prog="dlkdd watch", description=__doc__)
+    p.add_argument("source", metavar="SOURCE", nargs="*", default=[],
                    help="a video file, a folder of videos, or a live stream; several live streams are "
                    "watched at once by one model (docs/guides/many-cameras.md)")
-    p.add_argument("--sources", type=Path, default=None,
+    p.add_argument("--sources", type=Path | None, default=None,
                    help="a YAML or JSON list of live sources: name, url and their own alert settings")
-    model = p.add_mutually_exclusive_group(required=True)
-    model.add_argument("--ckpt_path", "--model_file", dest="model_file", type=Path,
-                       help="the model: a `dlkdd fit` checkpoint (.ckpt) or an exported model file")
+    add_model_options(p)
     p.add_argument("--device", default="cpu", help="where the model runs (cpu, cuda, cuda:1)")
     p.add_argument("--output_dir", type=Path, default=Path("watch"), help="where the files go")
-    p.add_argument("--name", default=None, help="file name stem (default: the video's; 'live' for a stream)")
+    p.add_argument("--name", type=str | None, default=None,
+                   help="file name stem (default: the video's; 'live' for a stream)")
     p.add_argument("--timeline", choices=("csv", "jsonl", "none"), default="csv", help="timeline format")
     p.add_argument("--no_events", action="store_true", help="write no events file")
     p.add_argument("--video", action="store_true", help="also write the annotated mp4")
-    p.add_argument("--video_enhancer", default=None, help="brighten the annotated video (e.g. gic, clahe)")
-    p.add_argument("--video_enhancer_options", type=json.loads, default={},
+    p.add_argument("--video_enhancer", type=str | None, default=None,
+                   help="brighten the annotated video (e.g. gic, clahe)")
+    p.add_argument("--video_enhancer_options", type=dict[str, Any], default={},
                    help='its options as JSON, e.g. \'{"gamma": 3.0}\'')
-    o = WatchOptions()
-    # Event settings default to None: "not given here", so a --settings file or the model's own apply.
-    p.add_argument("--settings", type=Path, default=None,
+    p.add_argument("--settings", type=Path | None, default=None,
                    help="event settings written by `dlkdd calibrate` (overridden by the options given here)")
-    p.add_argument("--hop", default=None,
-                   help=f"between window starts: seconds (0.5, 0.5s) or frames (4f); default {o.hop}")
-    p.add_argument("--batch_size", type=int, default=o.batch_size, help="windows per forward pass")
+    p.add_class_arguments(WatchOptions, None, skip=set(WatchOptions.__dataclass_fields__) - set(CLI_FIELDS))
+    # Event settings not given here are None, so a --settings file or the model's own apply before the
+    # dataclass defaults (event_settings).
+    defaults = WatchOptions()
+    for action in p._actions:
+        if action.dest in EVENT_OPTIONS:
+            action.help += (f"; not given: the --settings file's, else the model file's, else "
+                            f"{getattr(defaults, action.dest)}")
+    p.set_defaults({key: None for key in EVENT_OPTIONS})
     p.add_argument("--batch_wait", type=float, default=0.05,
                    help="several live sources: seconds a ready window waits for others to fill its batch")
-    p.add_argument("--smooth", type=int, default=None,
-                   help=f"average the last N windows (1: none); default {o.smooth}")
-    p.add_argument("--top_k", type=int, default=o.top_k, help="classes per timeline row and on the video")
-    p.add_argument("--event_enter", type=float, default=None,
-                   help=f"probability that opens an event; default {o.event_enter}")
-    p.add_argument("--event_exit", type=float, default=None,
-                   help=f"probability under which it ends; default {o.event_exit}")
-    p.add_argument("--min_event", type=float, default=None,
-                   help=f"shortest event kept, seconds; default {o.min_event}")
-    p.add_argument("--open_set_threshold", type=float, default=None,
-                   help="top action probability under which a window is 'no confident action' "
-                   f"(0: off); default {o.open_set_threshold}")
-    p.add_argument("--alert", type=lambda s: [c for c in s.split(",") if c], default=[],
-                   help="classes to alert on, comma separated")
-    p.add_argument("--alert_threshold", type=float, default=o.alert_threshold)
-    p.add_argument("--alert_min_duration", type=float, default=o.alert_min_duration, help="seconds")
-    p.add_argument("--alert_cooldown", type=float, default=o.alert_cooldown, help="seconds")
+    p.add_argument("--alert", type=comma_list, default=[], help="classes to alert on, comma separated")
     p.add_argument("--live", choices=("auto", "on", "off"), default="auto",
                    help="treat SOURCE as live (drop frames rather than fall behind); "
                    "auto: URLs, devices, pipes")
-    p.add_argument("--reconnect", type=int, default=o.reconnect, help="reopen a dropped live stream N times")
-    p.add_argument("--reconnect_delay", type=float, default=o.reconnect_delay, help="seconds")
-    p.add_argument("--timeout", type=float, default=o.timeout,
-                   help="seconds without data before a network source counts as lost (then reconnect)")
-    p.add_argument("--status_every", type=float, default=o.status_every,
-                   help="seconds between live latency lines on stderr (0: none)")
     return p
 
 
@@ -151,10 +144,8 @@ def event_settings(args: argparse.Namespace, carried: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> list[Summary]:
     args = build_parser().parse_args(argv)
-    if not args.model_file.is_file():
-        raise FileNotFoundError(f"--ckpt_path {args.model_file}: no such file. Pass the checkpoint "
-                                "`dlkdd fit` "
-                                "wrote (runs/synthetic/distill/checkpoints/best.ckpt) or an exported model.")
+    args.model_file = model_path(args)
+    del args.ckpt_path  # one model file from here on (and the rerun settings below as they were)
     cameras = read_sources(args.sources) if args.sources is not None else []
     cameras += [{"url": source} for source in args.source]
     if not cameras:

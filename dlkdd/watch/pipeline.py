@@ -29,14 +29,42 @@ from dlkdd.watch.windows import Window, Windower, parse_hop
 
 @dataclass
 class WatchOptions:
-    hop: str = "0.5s"  # seconds ('0.5', '0.5s') or frames ('4f') between window starts
-    batch_size: int = 8  # windows per forward pass (a live source runs what is ready, up to this)
-    smooth: int = 1  # windows averaged (causal); 1 = none
+    """How one source is watched (`dlkdd watch` builds its options from these fields and this text).
+
+    Args:
+        hop: between window starts: seconds (0.5, 0.5s) or frames (4f)
+        batch_size: windows per forward pass (a live source runs what is ready, up to this)
+        smooth: average the last N windows, causally (1: none)
+        top_k: classes per timeline row and on the video
+        event_enter: probability that opens an event
+        event_exit: probability under which it ends
+        min_event: shortest event kept, seconds
+        open_set_threshold: top action probability under which a window is 'no confident action' (0: off)
+        alert: classes to alert on
+        alert_threshold: probability an alert's class must reach
+        alert_min_duration: seconds it must stay there
+        alert_cooldown: seconds before the same class alerts again
+        timeline: the timeline file (.csv or .jsonl; None: none)
+        events: the events file (None: none)
+        video: the annotated mp4 (None: none)
+        video_enhancer: brightens the annotated video only
+        live: drop frames rather than fall behind (None: from the source: URL, device, pipe)
+        queue_frames: live decoder queue; 0: one window's span plus one frame
+        reconnect: reopen a dropped live stream N times
+        reconnect_delay: seconds between reopenings
+        timeout: seconds without data before a network source counts as lost (then reconnect)
+        status_every: seconds between live latency lines on stderr (0: none)
+        on_window: called with each window and its own probabilities
+    """
+
+    hop: str = "0.5s"
+    batch_size: int = 8
+    smooth: int = 1
     top_k: int = 3
     event_enter: float = 0.5
     event_exit: float = 0.35
-    min_event: float = 0.5  # seconds
-    open_set_threshold: float = 0.0  # action MSP under which a window is "no confident action" (0: off)
+    min_event: float = 0.5
+    open_set_threshold: float = 0.0
     alert: list[str] = field(default_factory=list)
     alert_threshold: float = 0.8
     alert_min_duration: float = 1.0
@@ -44,14 +72,14 @@ class WatchOptions:
     timeline: Path | None = None
     events: Path | None = None
     video: Path | None = None
-    video_enhancer: torch.nn.Module | None = None  # brightens the annotated video only
-    live: bool | None = None  # None: from the source (URL, device, pipe)
-    queue_frames: int = 0  # live decoder queue; 0: one window's span plus one frame
+    video_enhancer: torch.nn.Module | None = None
+    live: bool | None = None
+    queue_frames: int = 0
     reconnect: int = 3
     reconnect_delay: float = 1.0
-    timeout: float = 10.0  # seconds without data before a network source counts as lost
-    status_every: float = 5.0  # seconds between live status lines on stderr (0: none)
-    on_window: Callable[[Window, torch.Tensor], None] | None = None  # each window's own probabilities
+    timeout: float = 10.0
+    status_every: float = 5.0
+    on_window: Callable[[Window, torch.Tensor], None] | None = None
 
 
 @dataclass
