@@ -59,7 +59,8 @@ def build_parser() -> CommandParser:
 
     parser = CommandParser(
         prog="dlkdd configs",
-        description="Copy the shipped configs (synthetic, arid, arid15, dark48, folder) to DEST/configs, "
+        description="Copy the shipped configs (synthetic, cpu, arid, arid15, dark48, folder and the stages "
+        "they share) to DEST/configs, "
         "so the documented `--config configs/...` commands run from DEST and the files can be edited.",
     )
     parser.add_argument("dest", nargs="?", default=Path("."), type=Path, help="folder to copy into")
