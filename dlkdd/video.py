@@ -23,7 +23,7 @@ from av.video.reformatter import VideoReformatter
 
 # What a file must end with (any case) to be a video in a folder (dataset folder, videos, watch FOLDER): the
 # containers and raw streams that cameras, phones, NVRs and DVRs export and FFmpeg (PyAV) decodes.
-# docs/guides/datasets.md lists them; tests/test_formats.py writes each that PyAV can write and decodes it.
+# docs/guides/datasets.md lists them; tests/data/test_formats.py writes each PyAV can write, then decodes it.
 VIDEO_SUFFIXES = frozenset({
     ".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".f4v",  # ISO/QuickTime: phones, IP cameras, NVR exports
     ".mkv", ".webm",  # Matroska

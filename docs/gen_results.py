@@ -9,7 +9,7 @@ A page holds a table between two markers; this script rewrites what is between t
     python docs/gen_results.py           rewrite every page's tables (after a benchmark wrote new JSON)
     python docs/gen_results.py --check   exit 1 when a page's table differs from its JSON
 
-tests/test_docs.py runs the check, so a figure on a page is the figure in its file.
+tests/docs/test_docs.py runs the check, so a figure on a page is the figure in its file.
 """
 
 from __future__ import annotations
