@@ -127,6 +127,13 @@ def write_json(path: Path | None, results: dict) -> None:
     print(f"wrote {path}")
 
 
+def report(out: Path | None, results: dict, header: Sequence[str], rows: Sequence[Sequence[object]]) -> dict:
+    """A benchmark's last step: its table on the console, its figures (with provenance) in `out`."""
+    print(markdown_table(header, rows))
+    write_json(out, results)
+    return results
+
+
 @contextmanager
 def working_dir(path: Path) -> Iterator[None]:
     """Run with `path` as the working directory: the configs' relative `runs/...` folders land there, so

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from benchmarks.common import interleaved_times, markdown_table, parser, quiet_lightning, write_json
+from benchmarks.common import interleaved_times, parser, quiet_lightning, report
 from dlkdd.cli import main as cli_main
 from dlkdd.enhance import create_enhancer, list_enhancers
 
@@ -86,10 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
                          f"{e['ms']:.2f}", f"{r['teacher_forward_ms']:.1f}",
                          f"{100 * e['over_teacher_forward']:.2f} %"])
     print(f"device: {device}, {torch.get_num_threads()} threads, {args.rounds} interleaved rounds (medians)")
-    print(markdown_table(["setting", "teacher", "float batch (B,C,T,H,W)", "enhancer", "enhance (ms)",
-                          "teacher forward (ms)", "enhance / forward"], rows))
-    write_json(args.out, results)
-    return results
+    header = ["setting", "teacher", "float batch (B,C,T,H,W)", "enhancer", "enhance (ms)",
+              "teacher forward (ms)", "enhance / forward"]
+    return report(args.out, results, header, rows)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import interleaved_times, markdown_table, parser, write_json
+from benchmarks.common import interleaved_times, parser, report
 from dlkdd.data.clip_spec import ClipSpec
 from dlkdd.inference import InferenceGraph, load_clip_model
 from dlkdd.inference.export import export_graph
@@ -96,10 +96,9 @@ def main(argv: list[str] | None = None) -> dict:
                 rows.append([f"{r['backbone']} {'x'.join(map(str, r['clip']))}", batch, name, m["ms"],
                              m["clips_per_s"], f"{m['ratio_to_eager']:.2f}",
                              f"{m['max_abs_diff_to_eager']:.1e}", size])
-    print(markdown_table(["model, clip", "batch", "runtime", "ms / batch", "clips/s", "latency / eager",
-                          "max |p - p_eager|", "file MiB"], rows))
-    write_json(args.out, results)
-    return results
+    header = ["model, clip", "batch", "runtime", "ms / batch", "clips/s", "latency / eager",
+              "max |p - p_eager|", "file MiB"]
+    return report(args.out, results, header, rows)
 
 
 if __name__ == "__main__":

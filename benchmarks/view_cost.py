@@ -17,11 +17,10 @@ import torch
 
 from benchmarks.common import (
     interleaved_times,
-    markdown_table,
     median_train_step,
     parser,
     quiet_lightning,
-    write_json,
+    report,
 )
 from dlkdd.cli import main as cli_main
 
@@ -72,10 +71,9 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [[c, r["backbone"], "+".join(r["views"]), r["enhancer"], "x".join(map(str, r["batch"])),
              f"{r['view_ms']:.1f}", f"{r['step_ms']:.1f}", f"{100 * r['view_over_step']:.1f} %"]
             for c, r in results["configs"].items()]
-    print(markdown_table(["config", "backbone", "views", "enhancer", "uint8 batch", "views (ms)",
-                          "train step (ms)", "views / step"], rows))
-    write_json(args.out, results)
-    return results
+    header = ["config", "backbone", "views", "enhancer", "uint8 batch", "views (ms)", "train step (ms)",
+              "views / step"]
+    return report(args.out, results, header, rows)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import markdown_table, parser, write_json
+from benchmarks.common import parser, report
 from dlkdd.inference import load_clip_model
 from dlkdd.synthetic.recordings import LongVideoConfig, generate_long_video
 from dlkdd.watch import WatchOptions, watch
@@ -117,10 +117,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\n{args.duration:.0f} s of generated night video ({num_frames} frames at {args.fps} fps, "
           f"{results['video']['actions']} actions), {args.threads} threads; decoding alone runs at "
           f"{results['decode_only_x_realtime']:.1f}x real time\n")
-    print(markdown_table(["hop", "windows", "window top-1 %", "frame acc. %", "event P", "event R",
-                          "event F1 @0.5", "x real time", "decode share"], rows))
-    write_json(args.out, results)
-    return results
+    header = ["hop", "windows", "window top-1 %", "frame acc. %", "event P", "event R", "event F1 @0.5",
+              "x real time", "decode share"]
+    return report(args.out, results, header, rows)
 
 
 if __name__ == "__main__":
