@@ -102,7 +102,7 @@ class _NightCamera:
     dark footage (ARID v1.0; benchmarks/darkness.py, docs/guides/real-footage.md)."""
 
     level: tuple[float, float] = (0.003, 0.01)  # linear mean level the auto gain meters to
-    black: tuple[float, float] = (0.35, 0.85)  # black level, as a fraction of the metered level
+    black: tuple[float, float] = (0.3, 0.8)  # black level, as a fraction of the metered level
     gamma: tuple[float, float] = (1.8, 2.4)  # tone curve: output = linear ** (1 / gamma)
     pedestal: tuple[float, float] = (0.005, 0.018)  # output level of black
     saturation: tuple[float, float] = (0.35, 0.8)  # colour kept after low-light desaturation
