@@ -614,9 +614,9 @@ def degrade_low_light(
     amplifies signal and noise alike up to a still-dark metered level. Demosaicking spreads the noise
     spatially and across colours. Then the camera's processing, as measured on real dark footage (ARID
     v1.0, benchmarks/darkness.py): a black level that crushes the darkest pixels (and their noise) to
-    the black pedestal, a gamma tone curve, chroma noise reduction with the low-light desaturation
-    cameras apply at high gain, and a white balance that leaves only part of the light's colour cast;
-    then the 8-bit quantisation.
+    the black pedestal, a gamma tone curve, luma and chroma noise reduction with the low-light
+    desaturation cameras apply at high gain, and a white balance that leaves only part of the light's
+    colour cast; then the 8-bit quantisation. Its ranges are `NIGHT`'s.
     `exposure` (fraction of full scale collected, log-uniform) and `read_noise` (electrons RMS, uniform)
     are the ranges each video's values are drawn from.
     """
@@ -654,6 +654,7 @@ def degrade_low_light(
     gain = level / metered
     linear = _demosaic(electrons, channels) * np.float32(gain)
     tone = np.power(np.clip((linear - black) / (1.0 - black), 0.0, 1.0), np.float32(1.0 / gamma))
+    # Noise reduction: luma blended with its 3x3 blur, chroma smoothed 5x5 and desaturated.
     luma = tone @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     chroma = np.moveaxis(tone - luma[..., None], -1, 1)  # (T, 3, H, W), smoothed over the last two axes
     ones = np.ones(chroma.shape[-2:], np.float32)
