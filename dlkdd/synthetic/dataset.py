@@ -94,6 +94,28 @@ _COLOR_CASTS: tuple[tuple[float, float, float], ...] = (
     (0.7, 1.0, 0.75),  # old fluorescent tube: greenish
 )
 
+
+@dataclass(frozen=True)
+class _NightCamera:
+    """Ranges (low, high), drawn uniformly per video, of the night camera in `degrade_low_light` and
+    `_night_light`, calibrated so that the default dark set's statistics fall within tolerance of real
+    dark footage (ARID v1.0; benchmarks/darkness.py, docs/guides/real-footage.md)."""
+
+    level: tuple[float, float] = (0.003, 0.01)  # linear mean level the auto gain meters to
+    black: tuple[float, float] = (0.3, 0.8)  # black level, as a fraction of the metered level
+    gamma: tuple[float, float] = (1.8, 2.4)  # tone curve: output = linear ** (1 / gamma)
+    pedestal: tuple[float, float] = (0.005, 0.018)  # output level of black
+    saturation: tuple[float, float] = (0.35, 0.8)  # colour kept after low-light desaturation
+    denoise: tuple[float, float] = (0.4, 0.9)  # luma noise reduction: weight of a 3x3 blur
+    cast_left: tuple[float, float] = (0.15, 0.5)  # share of the light's colour cast white balance leaves
+    falloff_floor: tuple[float, float] = (0.1, 0.5)  # night light far from its centre, relative to the centre
+    lit_scenes: float = 0.5  # share of scenes with light sources in view
+    lamp_power: tuple[float, float] = (80.0, 400.0)  # a lamp's peak radiance / the scene's mean radiance
+    window_power: tuple[float, float] = (15.0, 60.0)  # a lit window's radiance / the scene's mean radiance
+
+
+NIGHT = _NightCamera()
+
 # The motion magnitudes below are in pixels at the reference height of 96 and scale with the frame.
 _REFERENCE_SIZE = 96.0
 
@@ -115,7 +137,7 @@ class SyntheticConfig:
     # video from this range (divide both by 3 for a scene 3x darker), and the read noise in electrons RMS,
     # drawn uniformly. Less light means fewer photons: the auto gain keeps the brightness, the noise grows.
     exposure: tuple[float, float] = (0.03, 0.08)
-    read_noise: tuple[float, float] = (1.5, 5.0)
+    read_noise: tuple[float, float] = (1.0, 3.0)
     # Dark corpus only: background clips (an empty scene; in 4 of 5 one of DISTRACTORS) per split, as a
     # multiple of one action class's count (1.0: as many as each action). 0: none, the classes are the
     # actions only.
@@ -547,40 +569,100 @@ def _demosaic(raw: np.ndarray, channels: np.ndarray) -> np.ndarray:
     return rgb
 
 
+def _night_light(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """How the night lights a rendered scene, drawn per video: (multiplier, emitted) radiance, (H, W, 1).
+
+    At night the light comes from a few sources, not from the sky: it falls off more steeply across the
+    scene than the clean render's soft lighting (the multiplier), and in about half of the scenes small
+    light sources are in view, far brighter than what they light (emitted, in units of the scene's mean
+    radiance): lamps (a hot core in a glow) and lit windows. They hang in the upper part of the frame,
+    above the central region where the actions happen, and do not move with the camera's shake.
+    """
+    unit = min(height, width) / _REFERENCE_SIZE
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    floor = rng.uniform(*NIGHT.falloff_floor)
+    cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+    sigma = rng.uniform(0.2, 0.5) * max(height, width)
+    multiplier = floor + (1.0 - floor) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2))
+    emitted = np.zeros((height, width), dtype=np.float32)
+    sources = int(rng.integers(1, 4)) if rng.random() < NIGHT.lit_scenes else 0
+    for _ in range(sources):
+        x, y = rng.uniform(0, width), rng.uniform(0, 0.35) * height
+        if rng.random() < 0.5:  # a lamp: a small hot core in a wide glow
+            core, power = rng.uniform(1.0, 2.5) * unit, rng.uniform(*NIGHT.lamp_power)
+            r2 = (xx - x) ** 2 + (yy - y) ** 2
+            emitted += power * (np.exp(-r2 / (2 * core**2)) + 0.08 * np.exp(-r2 / (2 * (5 * core) ** 2)))
+        else:  # a lit window: a dimmer, evenly lit rectangle
+            half_w, half_h = rng.uniform(2.0, 6.0, 2) * unit
+            inside = (np.abs(xx - x) < half_w) & (np.abs(yy - y) < half_h)
+            emitted += rng.uniform(*NIGHT.window_power) * inside
+    return multiplier[..., None].astype(np.float32), emitted[..., None]
+
+
 def degrade_low_light(
     frames: np.ndarray,
     rng: np.random.Generator,
     color_cast: bool,
     exposure: tuple[float, float] = (0.03, 0.08),
-    read_noise: tuple[float, float] = (1.5, 5.0),
+    read_noise: tuple[float, float] = (1.0, 3.0),
 ) -> np.ndarray:
     """Simulate a night-time capture of clean linear frames in [0, 1]; returns uint8 (T, H, W, 3).
 
-    A short exposure collects a few percent of the full-scale charge on an RGGB Bayer sensor, photon
+    The night lights the scene (`_night_light`: steep falloff, lamps and lit windows in some scenes). A
+    short exposure collects a few percent of the full-scale charge on an RGGB Bayer sensor, photon
     arrival adds Poisson shot noise, the readout adds Gaussian noise, and the camera's auto gain
-    amplifies signal and noise alike up to a still-dark target level. Demosaicking then spreads the
-    noise spatially and across colours, as in real footage, before the 8-bit quantisation.
+    amplifies signal and noise alike up to a still-dark metered level. Demosaicking spreads the noise
+    spatially and across colours. Then the camera's processing, as measured on real dark footage (ARID
+    v1.0, benchmarks/darkness.py): a black level that crushes the darkest pixels (and their noise) to
+    the black pedestal, a gamma tone curve, luma and chroma noise reduction with the low-light
+    desaturation cameras apply at high gain, and a white balance that leaves only part of the light's
+    colour cast; then the 8-bit quantisation. Its ranges are `NIGHT`'s.
     `exposure` (fraction of full scale collected, log-uniform) and `read_noise` (electrons RMS, uniform)
     are the ranges each video's values are drawn from.
     """
     exposure = np.exp(rng.uniform(*np.log(exposure)))  # fraction of full scale collected
     full_scale = rng.uniform(1000.0, 3000.0)  # electrons at radiance 1 and full exposure
     read_noise = rng.uniform(*read_noise)  # electrons RMS
-    target = rng.uniform(0.035, 0.09)  # mean output level the auto gain settles at
+    level = rng.uniform(*NIGHT.level)  # linear mean level the auto gain settles at
     # Drawn even when casts are disabled so the remaining noise draws do not depend on the flag.
     has_cast = rng.random() < 0.5
     cast = np.asarray(_COLOR_CASTS[int(rng.integers(len(_COLOR_CASTS)))], dtype=np.float32)
+    # What the white balance leaves of the cast: the cast mixed with white.
+    cast = 1.0 - np.float32(rng.uniform(*NIGHT.cast_left)) * (1.0 - cast)
+    black = rng.uniform(*NIGHT.black) * level  # black level, linear, relative to the metered level
+    gamma = rng.uniform(*NIGHT.gamma)
+    saturation = rng.uniform(*NIGHT.saturation)
+    pedestal = rng.uniform(*NIGHT.pedestal)
+    denoise = rng.uniform(*NIGHT.denoise)
+    multiplier, emitted = _night_light(rng, *frames.shape[1:3])
 
-    radiance = frames * cast if color_cast and has_cast else frames
+    lit = frames * multiplier
+    # The white balance evens out the scene's channel means (grey world), then leaves part of the cast.
+    lit *= (lit.mean() / np.maximum(lit.mean(axis=(0, 1, 2)), 1e-6)).astype(np.float32)
+    if color_cast and has_cast:
+        lit *= cast
+        emitted = emitted * cast
+    # Auto gain meters the expected signal of the lit scene (the metering leaves out the few saturated
+    # light sources), so the brightness does not depend on the noise draw.
+    metered = max(float(lit.mean()) * exposure * full_scale, 1e-3)
+    radiance = lit + emitted * np.float32(lit.mean())
     channels = _bayer_channels(*frames.shape[1:3])
     expected = np.take_along_axis(radiance, channels[None, :, :, None], axis=-1)[..., 0]
     expected *= np.float32(exposure * full_scale)
     electrons = rng.poisson(expected).astype(np.float32)
     electrons += rng.standard_normal(electrons.shape, dtype=np.float32) * np.float32(read_noise)
-    # Auto gain meters the expected signal, so the brightness does not depend on the noise draw.
-    gain = target / max(float(expected.mean()), 1e-3)
-    rgb = _demosaic(electrons, channels) * np.float32(gain * 255.0)
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    gain = level / metered
+    linear = _demosaic(electrons, channels) * np.float32(gain)
+    tone = np.power(np.clip((linear - black) / (1.0 - black), 0.0, 1.0), np.float32(1.0 / gamma))
+    # Noise reduction: luma blended with its 3x3 blur, chroma smoothed 5x5 and desaturated.
+    luma = tone @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    chroma = np.moveaxis(tone - luma[..., None], -1, 1)  # (T, 3, H, W), smoothed over the last two axes
+    ones = np.ones(chroma.shape[-2:], np.float32)
+    smooth = _blur121(_blur121(chroma)) / _blur121(_blur121(ones))
+    luma += np.float32(denoise) * (_blur121(luma) / _blur121(ones) - luma)
+    rgb = luma[..., None] + np.float32(saturation) * np.moveaxis(smooth, 1, -1)
+    rgb = np.float32(pedestal) + np.float32(1.0 - pedestal) * rgb
+    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
 def encode_bright(frames: np.ndarray) -> np.ndarray:
@@ -647,6 +729,8 @@ def _marker_content(config: SyntheticConfig, corpus: str = "dark") -> dict[str, 
     if not config.background_ratio:  # so a dataset generated before the option existed still matches
         skip.add("background_ratio")
     content = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in skip}
+    if corpus == "dark":  # a dark set made by another night camera (before its calibration) is stale
+        content["camera"] = json.loads(json.dumps({f.name: getattr(NIGHT, f.name) for f in fields(NIGHT)}))
     # As JSON reads them back: tuples are lists.
     return {"corpus": corpus, **{k: list(v) if isinstance(v, tuple) else v for k, v in content.items()}}
 

@@ -1,13 +1,16 @@
-"""The darkness statistics measure what they say, and the benchmark compares two folders of real mp4s."""
+"""The darkness statistics measure what they say, the benchmark compares two folders of real mp4s, and the
+generator's default dark set is calibrated to real dark clips."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from benchmarks import darkness
+from dlkdd.data.synthetic import SyntheticConfig, degrade_low_light, generate_dataset, render_clean_video
 
 
 def _clip(value: float, frames: int = 6, size: int = 32) -> np.ndarray:
@@ -61,3 +64,38 @@ def test_a_folder_without_videos_is_a_usage_error(tmp_path, capsys):
         darkness.main(["--real", str(tmp_path)])
     err = capsys.readouterr().err
     assert "--real" in err and "no videos" in err and str(tmp_path) in err
+
+
+def test_the_night_camera_crushes_black_lights_lamps_and_leaves_little_cast():
+    """What the calibration added, in the benchmark's own statistics, on ten captures of one scene (not
+    encoded): crushed black is large in some, light sources (pixels above 0.5) in some and not in others,
+    the white balance leaves blue / red near 1, and the level stays dark."""
+    clean = render_clean_video(0, np.random.default_rng(0), SyntheticConfig(num_frames=8))
+    stats = [darkness.clip_statistics(degrade_low_light(clean, np.random.default_rng(seed), color_cast=True))
+             for seed in range(10)]
+    crushed, lit = [s["below_0.02"] for s in stats], [s["above_0.5"] for s in stats]
+    assert max(crushed) > 0.2 and min(crushed) < 0.05, crushed
+    assert 2 <= sum(value > 0.001 for value in lit) <= 8, lit
+    assert all(0.85 < s["blue_red"] < 1.15 and 0.03 < s["luma_mean"] < 0.12 for s in stats), stats
+
+
+def _summaries(paths: list, frames: int) -> dict[str, dict[str, float]]:
+    values = {name: [] for name in darkness.STATISTICS}
+    for path in paths:
+        for name, value in darkness.clip_statistics(darkness.read_frames(path, frames)).items():
+            values[name].append(value)
+    return {name: darkness.summary(v) for name, v in values.items()}
+
+
+def test_the_default_dark_set_is_within_tolerance_of_real_clips(arid6, tmp_path):
+    """Issue 33's criterion (each statistic's mean within 25 %, 10-90 % ranges overlapping) on samples:
+    every third real ARID-6 clip, and the default dark set's first 5 training clips per class. Samples of
+    50 clips move some statistics by 10-20 % (the test split's first 5 per class are at 1.23 for the
+    median and the still-pixel noise); the benchmark measures all 150 and all 500
+    (benchmarks/results/darkness.json: within 16 % on every statistic)."""
+    real = _summaries(darkness.videos_in(arid6)[::3], darkness.FRAMES)
+    config = replace(SyntheticConfig(), train_per_class=5, val_per_class=0, test_per_class=0)
+    generated = _summaries(darkness.videos_in(generate_dataset(tmp_path / "dark", config)), darkness.FRAMES)
+    compared = {name: darkness.compare(real[name], generated[name]) for name in darkness.STATISTICS}
+    assert all(c["within_tolerance"] for c in compared.values()), {
+        name: (c, real[name], generated[name]) for name, c in compared.items() if not c["within_tolerance"]}

@@ -143,17 +143,26 @@ def test_linear_motion_shifts_the_object_steadily(name: str, axis: int, sign: in
         assert sign * slope > 0.3, (name, seed, slope)  # the union's centroid moves at half the speed
 
 
-def test_degradation_is_dark_but_keeps_the_content() -> None:
+def test_degradation_is_dark_but_keeps_the_action() -> None:
+    """The night relights the scene (falloff, lamps, crushed black), so the dark clip no longer looks like
+    the clean render; but the action shows through: two classes of one scene, degraded with the same
+    camera draws, differ where their clean renders differ."""
     config = SyntheticConfig(num_frames=8)
-    clean = render_clean_video(0, np.random.default_rng(0), config)
+
+    def blocks(video: np.ndarray) -> np.ndarray:  # shot noise dominates single pixels: 4x4 block means
+        return video.astype(np.float32).reshape(8, 24, 4, 32, 4, 3).mean(axis=(2, 4, 5))
+
+    shown = []
     for seed in range(6):
-        dark = degrade_low_light(clean, np.random.default_rng(seed), color_cast=True)
-        assert dark.dtype == np.uint8 and dark.shape == clean.shape
-        assert 0.02 < dark.mean() / 255 < 0.12
-        # Shot noise dominates single pixels; on 4x4 blocks the scene structure must still show through.
-        blocks = dark.astype(np.float32).reshape(8, 24, 4, 32, 4, 3).mean(axis=(2, 4, 5))
-        reference = clean.reshape(8, 24, 4, 32, 4, 3).mean(axis=(2, 4, 5))
-        assert np.corrcoef(blocks.ravel(), reference.ravel())[0, 1] > 0.7
+        moving, still = (render_clean_video(CLASS_NAMES.index(name), np.random.default_rng(seed), config)
+                         for name in ("move_right", "stay"))
+        dark_moving, dark_still = (degrade_low_light(clean, np.random.default_rng([seed, 1]), color_cast=True)
+                                   for clean in (moving, still))
+        assert dark_moving.dtype == np.uint8 and dark_moving.shape == moving.shape
+        assert 0.02 < dark_moving.mean() / 255 < 0.12
+        difference = blocks(dark_moving) - blocks(dark_still)
+        shown.append(np.corrcoef(difference.ravel(), (blocks(moving) - blocks(still)).ravel())[0, 1])
+    assert min(shown) > 0.4 and np.mean(shown) > 0.6, shown
 
 
 def test_color_cast_can_be_disabled() -> None:
@@ -165,7 +174,8 @@ def test_color_cast_can_be_disabled() -> None:
         return float(np.ptp(means) / means.mean())
 
     assert max(channel_spread(False, seed) for seed in range(8)) < 0.05
-    assert max(channel_spread(True, seed) for seed in range(8)) > 0.3
+    # The camera's white balance leaves 15-50 % of the light's cast (real night footage is nearly grey).
+    assert max(channel_spread(True, seed) for seed in range(8)) > 0.08
 
 
 @pytest.fixture(scope="module")
@@ -210,14 +220,15 @@ def test_bright_motions_move_the_object(name: str) -> None:
 
 def test_less_light_means_more_noise_at_the_same_brightness() -> None:
     """Exposure is how few photons arrive: the auto gain keeps the brightness and amplifies the noise."""
-    clean = render_clean_video(0, np.random.default_rng(0), SyntheticConfig(num_frames=4))
+    # A still scene: from frame to frame only the noise changes.
+    first = render_clean_video(0, np.random.default_rng(0), SyntheticConfig(num_frames=2))[:1]
+    clean = np.repeat(first, 4, axis=0)
 
     def noise(exposure: float, read_noise: float) -> tuple[float, float]:
-        a, b = (degrade_low_light(clean, np.random.default_rng(seed), False, (exposure, exposure),
-                                  (read_noise, read_noise)).astype(np.float32) for seed in (1, 2))
-        # Relative to its own level (the seeds draw other gain targets), a capture differs from another
-        # of the same scene by the noise of both.
-        return float(np.abs(a / a.mean() - b / b.mean()).mean()), float(a.mean())
+        # One seed: the same night and camera (lights, gain, black level, tone curve), other photon counts.
+        a = degrade_low_light(clean, np.random.default_rng(1), False, (exposure, exposure),
+                              (read_noise, read_noise)).astype(np.float32)
+        return float(np.abs(np.diff(a, axis=0)).mean() / a.mean()), float(a.mean())
 
     bright_noise, bright_level = noise(0.08, 1.5)
     dark_noise, dark_level = noise(0.008, 1.5)
