@@ -7,7 +7,9 @@ draws happen in the same order for every class. So, for the same random generato
 render the very same anchor frame (the middle one) and differ only in how the object moves around it.
 
 The clean frames are linear scene radiance in [0, 1]; `degrade_low_light` turns them into what a
-small sensor records at night (few photons, shot and read noise, auto-gain, colour cast, 8 bit). How
+night camera records (night light with lamps and lit windows, few photons, shot and read noise,
+auto-gain, black level and tone curve, noise reduction, what white balance leaves of a colour cast,
+8 bit), its ranges (`NIGHT`) calibrated to real dark footage (ARID v1.0; benchmarks/darkness.py). How
 little light (`exposure`) and how noisy the readout (`read_noise`) are options of the config.
 
 Two corpora come from the same machinery (sprites, backgrounds, lighting, distractors, camera shake):
@@ -16,7 +18,7 @@ Two corpora come from the same machinery (sprites, backgrounds, lighting, distra
   other motions, well lit and clean (8-bit sRGB of the clean frames, no sensor noise), and larger.
 
 With `background_ratio`, the dark set also holds the reserved `background` class: empty night scenes,
-most with one of the night's usual false alarms (`DISTRACTORS`, shared with dlkdd.data.synthetic_long).
+most with one of the night's usual false alarms (`DISTRACTORS`, shared with dlkdd.synthetic.recordings).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ MARKER_NAME = ".synthetic.json"
 # gains a folder of it, labelled after the actions (label len(CLASS_NAMES)).
 BACKGROUND = "background"
 # The night's usual false alarms, none of them an action: drawn into the gaps of the long recordings
-# (dlkdd.data.synthetic_long) and into the dark set's background clips.
+# (dlkdd.synthetic.recordings) and into the dark set's background clips.
 DISTRACTORS: tuple[str, ...] = ("headlights", "light_switch", "noise_burst", "shake")
 
 # Unit vectors in image coordinates (x to the right, y downwards).

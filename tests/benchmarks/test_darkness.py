@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks import darkness
-from dlkdd.data.synthetic import SyntheticConfig, degrade_low_light, generate_dataset, render_clean_video
+from dlkdd.synthetic.dataset import SyntheticConfig, degrade_low_light, generate_dataset, render_clean_video
 
 
 def _clip(value: float, frames: int = 6, size: int = 32) -> np.ndarray:
