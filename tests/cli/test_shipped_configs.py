@@ -43,6 +43,6 @@ def test_dlkdd_configs_copies_them_out_and_does_not_overwrite(tmp_path, monkeypa
     with pytest.raises(SystemExit) as refused:
         run()  # already there: refused without --force, as one `dlkdd: error:` paragraph
     said = str(refused.value.code)
-    assert said.startswith("dlkdd: error: dlkdd configs: ") and "--force" in said
+    assert said.startswith("dlkdd: error: ") and "--force" in said and "`dlkdd configs --help`" in said
     monkeypatch.setattr(sys, "argv", ["dlkdd", "configs", str(tmp_path), "--force"])
     run()
