@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks import darkness
 from dlkdd.synthetic.dataset import SyntheticConfig, degrade_low_light, generate_dataset, render_clean_video
+from dlkdd.video import list_videos
 
 
 def _clip(value: float, frames: int = 6, size: int = 32) -> np.ndarray:
@@ -93,9 +94,9 @@ def test_the_default_dark_set_is_within_tolerance_of_real_clips(arid6, tmp_path)
     50 clips move some statistics by 10-20 % (the test split's first 5 per class are at 1.23 for the
     median and the still-pixel noise); the benchmark measures all 150 and all 500
     (benchmarks/results/darkness.json: within 16 % on every statistic)."""
-    real = _summaries(darkness.videos_in(arid6)[::3], darkness.FRAMES)
+    real = _summaries(list_videos(arid6)[::3], darkness.FRAMES)
     config = replace(SyntheticConfig(), train_per_class=5, val_per_class=0, test_per_class=0)
-    generated = _summaries(darkness.videos_in(generate_dataset(tmp_path / "dark", config)), darkness.FRAMES)
+    generated = _summaries(list_videos(generate_dataset(tmp_path / "dark", config)), darkness.FRAMES)
     compared = {name: darkness.compare(real[name], generated[name]) for name in darkness.STATISTICS}
     assert all(c["within_tolerance"] for c in compared.values()), {
         name: (c, real[name], generated[name]) for name, c in compared.items() if not c["within_tolerance"]}
