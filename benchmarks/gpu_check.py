@@ -26,6 +26,7 @@ import torch
 
 from benchmarks.common import machine, markdown_table, parser, quiet_lightning, working_dir, write_json
 from dlkdd.cli import main as cli_main
+from dlkdd.data.sources import ARID_CLASSES
 from dlkdd.synthetic.formats import generate_arid_like
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
         work = args.workdir or Path(tmp)
         root = work / "ARID"
         if not (root / "list_cvt").is_dir():
-            generate_arid_like(root, args.videos_per_class, args.seconds, workers=torch.get_num_threads())
+            generate_arid_like(root, ARID_CLASSES, args.videos_per_class, args.seconds,
+                               workers=torch.get_num_threads())
         store = work / "clip_store"
         results: dict = {"videos_per_class": args.videos_per_class, "steps": args.steps, "runs": {}}
         with working_dir(work):  # the configs' runs/arid/... land in the work folder

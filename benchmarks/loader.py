@@ -42,7 +42,7 @@ from dlkdd.backbones import create_backbone
 from dlkdd.data.dataset import VideoClipDataset, collate_clips
 from dlkdd.data.decode import probe
 from dlkdd.data.sampling import uniform_clips
-from dlkdd.data.sources import SourceOptions, make_source
+from dlkdd.data.sources import ARID_CLASSES, SourceOptions, make_source
 from dlkdd.data.store import ClipStore, disk_bytes
 from dlkdd.synthetic.dataset import SyntheticConfig, generate_dataset
 from dlkdd.synthetic.formats import generate_arid_like, generate_dark48_like
@@ -147,8 +147,8 @@ def _files(args, tmp: Path) -> list:
     elif args.preset == "arid":
         print(f"Generating ARID-like videos: MPEG-4 Part 2 in AVI, 320x240, 30 fps, {args.seconds} s, "
               f"{args.videos_per_class} per class, {args.classes} classes ...")
-        source = make_source("arid", generate_arid_like(tmp, args.videos_per_class, args.seconds,
-                                                        classes=args.classes), 1)
+        names = ARID_CLASSES[:args.classes]
+        source = make_source("arid", generate_arid_like(tmp, names, args.videos_per_class, args.seconds), 1)
     elif args.preset == "dark48":
         print(f"Generating Dark-48-like videos: H.264 mp4, 640x360 / 480x360, 30 fps, {args.seconds} s, "
               f"{args.videos_per_class} per class, {args.classes} classes ...")

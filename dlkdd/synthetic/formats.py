@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import zlib
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from dlkdd.data.sources import ARID_CLASSES
 from dlkdd.synthetic.dataset import (
     CLASS_NAMES,
     SyntheticConfig,
@@ -79,12 +79,13 @@ def _split(per_class: int) -> tuple[range, range]:
     return range(per_class - 1), range(per_class - 1, per_class)
 
 
-def generate_arid_like(root: str | Path, per_class: int = 3, seconds: float = 4.0, seed: int = 0,
-                       workers: int = 2, progress: bool = False, classes: int = len(ARID_CLASSES)) -> Path:
-    """ARID v1.0-like dataset at `root` (the first `classes` of ARID's 11): `per_class` AVI videos per
+def generate_arid_like(root: str | Path, class_names: Sequence[str], per_class: int = 3, seconds: float = 4.0,
+                       seed: int = 0, workers: int = 2, progress: bool = False) -> Path:
+    """ARID v1.0-like dataset at `root`: a folder per name of `class_names` (ARID's own, or the first of
+    them: dlkdd.data.sources.ARID_CLASSES, which the ARID reader labels by), `per_class` AVI videos per
     class of `seconds` at 30 fps; split 1 lists only."""
     root = Path(root)
-    names = ARID_CLASSES[:classes]
+    names = tuple(class_names)
     num_frames = max(2, round(seconds * FPS))
     jobs = {name: [_Job(root / name / f"{name}_{k + 1}_1.avi", label, ARID_SIZE, num_frames, seed, True)
                    for k in range(per_class)] for label, name in enumerate(names)}

@@ -21,7 +21,7 @@ from dlkdd.data import DarkVideoDataModule
 from dlkdd.data.dataset import VideoClipDataset
 from dlkdd.data.decode import decode_clip, probe
 from dlkdd.data.samplers import SeededSamples
-from dlkdd.data.sources import make_source
+from dlkdd.data.sources import ARID_CLASSES, make_source
 from dlkdd.data.store import ClipStore, read_frames
 from dlkdd.synthetic.formats import generate_arid_like
 from tests.conftest import CONFIGS, REPO, tiny_data_args
@@ -33,7 +33,8 @@ FRAME_SIZE = (48, 64)
 @pytest.fixture(scope="module")
 def arid_root(tmp_path_factory) -> Path:
     """Two ARID-like videos: MPEG-4 Part 2 in AVI, 320x240, 30 fps, 2 s (keyframes every 12 frames)."""
-    return generate_arid_like(tmp_path_factory.mktemp("arid"), per_class=1, seconds=2.0, classes=2, workers=1)
+    root = tmp_path_factory.mktemp("arid")
+    return generate_arid_like(root, ARID_CLASSES[:2], per_class=1, seconds=2.0, workers=1)
 
 
 def _videos(arid_root: Path, tiny_root: Path) -> list:
