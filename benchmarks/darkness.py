@@ -80,13 +80,18 @@ def clip_statistics(video: np.ndarray) -> dict[str, float]:
     }
 
 
-def folder_statistics(root: Path, frames: int = FRAMES) -> dict[str, list[float]]:
-    """Statistic -> one value per clip of every video under `root`."""
+def clips_statistics(paths: list[Path], frames: int = FRAMES) -> dict[str, list[float]]:
+    """Statistic -> one value per clip of `paths`."""
     values: dict[str, list[float]] = {name: [] for name in STATISTICS}
-    for path in list_videos(root):
+    for path in paths:
         for name, value in clip_statistics(read_frames(path, frames)).items():
             values[name].append(value)
     return values
+
+
+def folder_statistics(root: Path, frames: int = FRAMES) -> dict[str, list[float]]:
+    """Statistic -> one value per clip of every video under `root`."""
+    return clips_statistics(list_videos(root), frames)
 
 
 def summary(values: list[float]) -> dict[str, float]:

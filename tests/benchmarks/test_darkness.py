@@ -81,11 +81,7 @@ def test_the_night_camera_crushes_black_lights_lamps_and_leaves_little_cast():
 
 
 def _summaries(paths: list, frames: int) -> dict[str, dict[str, float]]:
-    values = {name: [] for name in darkness.STATISTICS}
-    for path in paths:
-        for name, value in darkness.clip_statistics(darkness.read_frames(path, frames)).items():
-            values[name].append(value)
-    return {name: darkness.summary(v) for name, v in values.items()}
+    return {name: darkness.summary(v) for name, v in darkness.clips_statistics(paths, frames).items()}
 
 
 def test_the_default_dark_set_is_within_tolerance_of_real_clips(arid6, tmp_path):
