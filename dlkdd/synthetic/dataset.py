@@ -75,6 +75,9 @@ BACKGROUND = "background"
 # The night's usual false alarms, none of them an action: drawn into the gaps of the long recordings
 # (dlkdd.synthetic.recordings) and into the dark set's background clips.
 DISTRACTORS: tuple[str, ...] = ("headlights", "light_switch", "noise_burst", "shake")
+# Seconds between incidents in a watched night (benchmarks/events.py's recordings): a distractor in a
+# background clip plays out over a gap this long, as it does in the recordings.
+GAP_SECONDS: tuple[float, float] = (3.0, 12.0)
 
 # Unit vectors in image coordinates (x to the right, y downwards).
 _DIRECTIONS: dict[str, tuple[float, float]] = {
@@ -538,10 +541,24 @@ def add_distractor(clean: np.ndarray, kind: str, rng: np.random.Generator) -> np
 
 def render_background_clip(index: int, rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray:
     """Clean frames of the `index`-th background clip of a split: an empty scene, and in 4 of 5 clips
-    (cycling through DISTRACTORS by index, so every kind is as frequent) one of the night's false alarms."""
-    clean = render_empty_scene(rng, config.num_frames, config)
+    (cycling through DISTRACTORS by index, so every kind is as frequent) one of the night's false alarms.
+
+    A distracted clip is a window of a gap as long as the recordings' (GAP_SECONDS), cut where the
+    distractor is: it moves at the speed the watched night shows (headlights cross in 1-10 s, not in
+    the clip's own 2 s), so what the model learns as "no action" is what it meets."""
     kind = index % (len(DISTRACTORS) + 1)
-    return add_distractor(clean.copy(), DISTRACTORS[kind - 1], rng) if kind else clean
+    if not kind:
+        return render_empty_scene(rng, config.num_frames, config)
+    gap = max(config.num_frames, round(rng.uniform(*GAP_SECONDS) * config.fps))
+    empty = render_empty_scene(rng, gap, config)
+    distracted = add_distractor(empty.copy(), DISTRACTORS[kind - 1], rng)
+    touched = np.flatnonzero((distracted != empty).any(axis=(1, 2, 3)))
+    if not touched.size:  # nothing visible changed (a light switched off over black): any window
+        touched = np.arange(gap)
+    # Any window showing at least one touched frame.
+    first = int(rng.integers(max(0, touched[0] - config.num_frames + 1),
+                             min(touched[-1], gap - config.num_frames) + 1))
+    return distracted[first:first + config.num_frames]
 
 
 # ---------------------------------------------------------------------------------------------------

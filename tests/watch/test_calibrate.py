@@ -18,6 +18,7 @@ from dlkdd.inference import load_clip_model
 from dlkdd.models.metrics import accuracy_metrics
 from dlkdd.synthetic.dataset import (
     CLASS_NAMES,
+    GAP_SECONDS,
     MARKER_NAME,
     SPLITS,
     SyntheticConfig,
@@ -208,6 +209,19 @@ def test_the_benchmark_runs_end_to_end_at_its_smallest(tmp_path, student):
     assert written["recordings"]["empty"]["actions"] == 0 and written["recordings"]["test"]["x_realtime"] > 0
 
 
+def test_the_benchmark_says_what_lies_under_each_false_alarm():
+    from benchmarks.events import unmatched_causes
+
+    segments = [{"class": None, "start": 0.0, "end": 4.0, "distractor": "headlights"},
+                {"class": "jump", "start": 4.0, "end": 7.0},
+                {"class": None, "start": 7.0, "end": 12.0}]
+    events = [{"class": "jump", "start": 4.2, "end": 6.8, "confidence": 0.9},  # matched
+              {"class": "run", "start": 4.5, "end": 6.0, "confidence": 0.8},  # in the action, wrong class
+              {"class": "run", "start": 1.0, "end": 2.0, "confidence": 0.7},  # the headlights
+              {"class": "jump", "start": 9.0, "end": 9.5, "confidence": 0.6}]  # an empty gap
+    assert unmatched_causes(events, segments) == {"action": 1, "headlights": 1, "empty scene": 1}
+
+
 def test_bad_settings_files_name_the_fix(tmp_path, student, monkeypatch, capsys):
     generate_long_video(tmp_path / "x.mp4", LongVideoConfig(duration=1.0, fps=15, height=32, width=44))
     bad = tmp_path / "bad.json"
@@ -254,6 +268,27 @@ def test_the_generated_dark_set_gains_background_clips_with_distractors(tmp_path
     test = cli_main(["test", "--config", config, *common, "--ckpt_path", best])
     assert {"test/top1", "test/acc/background"} <= set(test.trainer.callback_metrics)
     assert load_clip_model(best).spec.class_names == [*CLASS_NAMES, BACKGROUND]
+
+
+def test_background_headlights_cross_at_the_recordings_speed():
+    """A background clip is a window of a recording-length gap (GAP_SECONDS): its headlights move as
+    slowly as the watched night's (a 1.4-width crossing over 30-80 % of a 3-12 s gap), not across the
+    clip's own 32 frames (7-20 px a frame at 128 px wide, what the clips showed before)."""
+    config = SyntheticConfig()
+    fastest = 1.4 * config.width / (0.3 * GAP_SECONDS[0] * config.fps - 1)
+    speeds = []
+    for seed in range(8):  # clip 1 of each cycle is headlights
+        clip = render_background_clip(1, np.random.default_rng(seed), config)
+        assert clip.shape == (config.num_frames, config.height, config.width, 3)
+        spot = (clip - clip.min(axis=0)).sum(axis=(1, 3))  # (T, W): the moving light, the still scene gone
+        seen = spot.sum(axis=1) > 0.05 * spot.sum(axis=1).max()
+        assert seen.any()
+        x = (spot * np.arange(config.width)).sum(axis=1) / np.maximum(spot.sum(axis=1), 1e-9)
+        steps = np.abs(np.diff(x))[seen[1:] & seen[:-1]]
+        if steps.size:
+            speeds.append(float(np.median(steps)))
+    assert speeds and max(speeds) <= fastest + 1
+    assert np.median(speeds) < 5
 
 
 def tiny_dataset_without(tmp_path: Path) -> Path:
