@@ -21,6 +21,7 @@ the model's pass over the test recording (media seconds / wall seconds).
 from __future__ import annotations
 
 import json
+import math
 import sys
 import tempfile
 import time
@@ -64,6 +65,23 @@ def unmatched_causes(events: list[dict], segments: list[dict]) -> dict[str, int]
     return dict(causes.most_common())
 
 
+def poisson_upper95(count: int) -> float:
+    """The one-sided 95 % upper confidence bound of a Poisson mean after `count` events (Garwood's exact
+    bound: the rate at which `count` or fewer events have probability 0.05), e.g. 3.00 for none."""
+    def at_most(rate: float) -> float:
+        term = total = math.exp(-rate)
+        for k in range(1, count + 1):
+            term *= rate / k
+            total += term
+        return total
+
+    low, high = float(count), float(count) + 10 * (count + 1) ** 0.5 + 10
+    for _ in range(100):  # at_most falls as the rate grows
+        middle = (low + high) / 2
+        low, high = (middle, high) if at_most(middle) > 0.05 else (low, middle)
+    return (low + high) / 2
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--ckpt_path", type=Path, required=True, help="the student (a .ckpt or an exported file)")
@@ -75,7 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--segment", type=float, nargs=2, default=[2.0, 4.0], help="seconds of one action")
     p.add_argument("--tune_seed", type=int, default=1)
     p.add_argument("--test_seed", type=int, default=2)
-    p.add_argument("--empty_seed", type=int, default=3)
+    p.add_argument("--empty_seeds", type=int, nargs="+", default=[3],
+                   help="the empty nights measured (an hour each at --duration 3600), pooled")
     p.add_argument("--max_false_alarms", type=float, nargs="*", default=[],
                    help="false-alarm budgets per hour: calibrate also with an empty tuning night, per budget")
     p.add_argument("--empty_tune_seed", type=int, default=4, help="the empty night calibration tunes on")
@@ -96,8 +115,12 @@ def main(argv: list[str] | None = None) -> dict:
                                distractors=0.5 if actions else 1.0, actions=actions)
 
     videos, rendering = {}, {}
+    # The first empty night keeps the name the earlier results used, so its file is reused.
+    empty_nights = {"empty" if k == 0 else f"empty_seed{seed}": seed
+                    for k, seed in enumerate(args.empty_seeds)}
+    empty_names = list(empty_nights)
     wanted = [("tune", config(args.tune_seed)), ("test", config(args.test_seed)),
-              ("empty", config(args.empty_seed, actions=False))]
+              *((name, config(seed, actions=False)) for name, seed in empty_nights.items())]
     if args.max_false_alarms:
         wanted.append(("empty_tune", config(args.empty_tune_seed, False, args.empty_tune_duration)))
     for name, cfg in wanted:
@@ -117,33 +140,40 @@ def main(argv: list[str] | None = None) -> dict:
         settings[f"calibrated_fa{budget:g}"] = search([observed["tune"], observed["empty_tune"]], names,
                                                       max_false_alarms=budget)
     search_seconds = time.perf_counter() - began
-    test, empty = observed["test"], observed["empty"]
+    test, empties = observed["test"], [observed[name] for name in empty_names]
+    empty_hours = sum(e.hours for e in empties)
     results = {"settings": settings, "figures": {}}
     rows = []
     for which, chosen in settings.items():
-        test_events, empty_events = replay(test, chosen, names), replay(empty, chosen, names)
+        test_events = replay(test, chosen, names)
         on_test = detection_report(test_events, test.segments, test.num_frames, test.fps)
-        on_empty = figures([empty], chosen, names)["pooled"]
+        per_night = [replay(e, chosen, names) for e in empties]  # there every event is a false alarm
+        alarms = sum(len(events) for events in per_night)
+        causes: Counter[str] = Counter()
+        for events, night in zip(per_night, empties, strict=True):
+            causes.update(unmatched_causes(events, night.segments))
         on_tune = figures([observed["tune"]], chosen, names)["pooled"]
-        results["figures"][which] = {"test": on_test, "empty_false_alarms_per_hour":
-                                     on_empty["false_alarms_per_hour"], "empty_events": on_empty["events"],
-                                     "tune_event_f1": on_tune["event_f1"],
-                                     "test_false_alarm_causes": unmatched_causes(test_events, test.segments),
-                                     "empty_false_alarm_causes": unmatched_causes(empty_events,
-                                                                                  empty.segments)}
+        results["figures"][which] = {
+            "test": on_test, "tune_event_f1": on_tune["event_f1"],
+            "empty_false_alarms_per_hour": alarms / empty_hours, "empty_events": alarms,
+            "empty_events_per_night": [len(events) for events in per_night],
+            "empty_false_alarms_per_hour_upper95": poisson_upper95(alarms) / empty_hours,
+            "test_false_alarm_causes": unmatched_causes(test_events, test.segments),
+            "empty_false_alarm_causes": dict(causes.most_common())}
         if "empty_tune" in observed:
             results["figures"][which]["empty_tune_false_alarms_per_hour"] = figures(
                 [observed["empty_tune"]], chosen, names)["pooled"]["false_alarms_per_hour"]
         rows.append([which, f"{100 * on_test['frame_accuracy']:.1f}", f"{on_test['event_precision']:.2f}",
                      f"{on_test['event_recall']:.2f}", f"{on_test['event_f1']:.2f}",
                      *(f"{100 * on_test[f'map@{t}']:.1f}" for t in (0.3, 0.5, 0.7)),
-                     f"{on_test['false_alarms_per_hour']:.0f}", f"{on_empty['false_alarms_per_hour']:.0f}",
+                     f"{on_test['false_alarms_per_hour']:.0f}", f"{alarms / empty_hours:.2f}",
                      f"{args.duration / wall['test']:.1f}x"])
     actions = sum(1 for s in test.segments if s["class"])
     results.update({
         "note": args.note,
         "checkpoint": str(args.ckpt_path), "hop": args.hop, "threads": args.threads,
         "max_false_alarms": args.max_false_alarms,
+        "empty_seeds": args.empty_seeds, "empty_hours": empty_hours,
         "recordings": {name: {"duration_s": o.num_frames / o.fps, "fps": args.fps, "size": args.size,
                               "actions": sum(1 for s in o.segments if s["class"]),
                               "distractors": sum(1 for s in o.segments if s.get("distractor")),
@@ -154,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
     })
     print(f"\n{args.duration:.0f} s recordings at {args.fps} fps, {args.size[0]}x{args.size[1]}; test: "
           f"{actions} actions; hop {args.hop}, {args.threads} threads; calibrated on seed {args.tune_seed}, "
-          f"measured on seed {args.test_seed}; empty night seed {args.empty_seed}\n")
+          f"measured on seed {args.test_seed}; empty nights: seeds {args.empty_seeds}, {empty_hours:.1f} h\n")
     header = ["settings", "frame acc. %", "event P", "event R", "event F1 @0.5", "mAP@0.3 %", "mAP@0.5 %",
               "mAP@0.7 %", "FA/hour (test)", "FA/hour (empty)", "x real time"]
     print(markdown_table(header, rows))

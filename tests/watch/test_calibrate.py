@@ -199,7 +199,7 @@ def test_the_benchmark_runs_end_to_end_at_its_smallest(tmp_path, student):
 
     out = tmp_path / "events.json"
     results = benchmark(["--ckpt_path", str(student), "--duration", "6", "--size", "32", "44", "--gap", "1",
-                         "2", "--work", str(tmp_path / "work"), "--out", str(out)])
+                         "2", "--empty_seeds", "3", "5", "--work", str(tmp_path / "work"), "--out", str(out)])
     written = json.loads(out.read_text())
     assert written["provenance"]["commit"] and written["machine"]
     assert set(written["figures"]) == {"defaults", "calibrated"}
@@ -207,6 +207,14 @@ def test_the_benchmark_runs_end_to_end_at_its_smallest(tmp_path, student):
         test = results["figures"][which]["test"]
         assert 0 <= test["event_f1"] <= 1 and 0 <= test["map@0.5"] <= 1 and "false_alarms_per_hour" in test
     assert written["recordings"]["empty"]["actions"] == 0 and written["recordings"]["test"]["x_realtime"] > 0
+    # Two empty nights, pooled: their events per night add up, and the rate is over both.
+    assert written["empty_hours"] == pytest.approx(2 * 6 / 3600)
+    for which in ("defaults", "calibrated"):
+        figures = written["figures"][which]
+        assert len(figures["empty_events_per_night"]) == 2
+        assert figures["empty_events"] == sum(figures["empty_events_per_night"])
+        assert figures["empty_false_alarms_per_hour"] == pytest.approx(figures["empty_events"] / (12 / 3600))
+        assert figures["empty_false_alarms_per_hour_upper95"] > figures["empty_false_alarms_per_hour"]
 
 
 def test_the_benchmark_says_what_lies_under_each_false_alarm():
@@ -220,6 +228,13 @@ def test_the_benchmark_says_what_lies_under_each_false_alarm():
               {"class": "run", "start": 1.0, "end": 2.0, "confidence": 0.7},  # the headlights
               {"class": "jump", "start": 9.0, "end": 9.5, "confidence": 0.6}]  # an empty gap
     assert unmatched_causes(events, segments) == {"action": 1, "headlights": 1, "empty scene": 1}
+
+
+def test_the_benchmark_bounds_a_rate_of_rare_false_alarms():
+    """Garwood's exact one-sided 95 % bound: none in an hour is still up to 3.0 an hour."""
+    from benchmarks.events import poisson_upper95
+
+    assert [round(poisson_upper95(k), 2) for k in (0, 1, 2, 10)] == [3.00, 4.74, 6.30, 16.96]
 
 
 def test_bad_settings_files_name_the_fix(tmp_path, student, monkeypatch, capsys):
