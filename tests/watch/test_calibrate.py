@@ -257,6 +257,8 @@ def test_the_generated_dark_set_gains_background_clips_with_distractors(tmp_path
     through the real Lightning loops as the reserved class, and is off by default."""
     tiny = replace(TINY, train_per_class=1, background_ratio=2.0)
     root = generate_dataset(tmp_path / "data", tiny)
+    # Background clips cut before they were windows of recording-length gaps are stale: regenerated.
+    assert json.loads((root / MARKER_NAME).read_text())["background_gap_seconds"] == list(GAP_SECONDS)
     for split in SPLITS:
         rows = [line.split("\t") for line in split_list_path(root, split).read_text().splitlines()]
         background = [path for _, label, path in rows if int(label) == len(CLASS_NAMES)]
