@@ -95,8 +95,9 @@ def machine() -> dict[str, object]:
 
 
 def provenance() -> dict[str, str]:
-    """What made a result file: the commit (with "-dirty" when the tree had changes), the command line and
-    the date, so figures need no commit hash in their file name."""
+    """What made a result file: the commit (with "-dirty" when the tree had changes outside
+    benchmarks/results: a sequence of benchmarks writing there one after the other is not dirty code), the
+    command line and the date, so figures need no commit hash in their file name."""
     repo = Path(__file__).resolve().parent.parent
 
     def git(*args: str) -> str:
@@ -107,7 +108,7 @@ def provenance() -> dict[str, str]:
             return ""
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown (not a git checkout)"
-    if git("status", "--porcelain", "--untracked-files=no"):
+    if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"):
         commit += "-dirty"
     main = sys.modules.get("__main__")
     module = getattr(getattr(main, "__spec__", None), "name", None)  # set under `python -m benchmarks.x`
