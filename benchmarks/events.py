@@ -1,21 +1,23 @@
 """Events a guard can trust, measured as the field does: `dlkdd watch` on long generated night
 recordings, at the default event settings (today's) and at the settings `dlkdd calibrate` picks on
-another recording seed, side by side.
+other recordings, side by side.
 
-    python -m benchmarks.events --ckpt_path /tmp/events_qs/runs/synthetic/distill/checkpoints/best.ckpt \\
-        --duration 3600 --out benchmarks/results/events.json            (the issue's hour; see docs/events.md)
+    python -m benchmarks.events --ckpt_path runs/synthetic/events_distill/checkpoints/best.ckpt \\
+        --duration 3600 --max_false_alarms 1 10 --empty_seeds 3 5 6 7 8 9 --empty_tune_duration 10800 \\
+        --out benchmarks/results/events_background_student.json          (docs/guides/events.md)
 
-Three recordings (dlkdd.synthetic.recordings, written once into --work and reused): a tuning one (seed
+The recordings (dlkdd.synthetic.recordings, written once into --work and reused): a tuning one (seed
 --tune_seed) and a test one (--test_seed), actions separated by gaps of --gap seconds with distractors in
-half of them, and an empty night (no action, a distractor in every gap). With --max_false_alarms, a
-fourth: an empty night for tuning (--empty_tune_seed, --empty_tune_duration), and one more calibration
-per budget, on the tuning recording and that night together (F1 within the budget of false alarms per
-hour on the night; `dlkdd calibrate --max_false_alarms`). The model runs once over each
+half of them, and the empty nights measured on (--empty_seeds: no action, a distractor in every gap). With
+--max_false_alarms, one more: an empty night for tuning (--empty_tune_seed, --empty_tune_duration), and one
+more calibration per budget, on the tuning recording and that night together (F1 within the budget of
+false alarms per hour on the night; `dlkdd calibrate --max_false_alarms`). The model runs once over each
 (the watch pipeline: decode, windows, model), its window probabilities are kept, and events are replayed
 at each setting (dlkdd.watch.calibrate). Reported on the test recording: frame accuracy (action or none),
 event precision / recall / F1 at tIoU 0.5, mAP at tIoU 0.3 / 0.5 / 0.7 (THUMOS protocol), false alarms
-per hour; on the empty night: false alarms per hour (every event is one); and the real-time factor of
-the model's pass over the test recording (media seconds / wall seconds).
+per hour; on the empty nights, pooled: false alarms per hour (every event is one), per night, with the
+95 % upper bound of the rate and what lies under each; and the real-time factor of the model's pass over
+the test recording (media seconds / wall seconds).
 """
 
 from __future__ import annotations
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     for which in settings:
         if which != "defaults":
             print(f"\n{which} settings: " + json.dumps(settings[which]))
-        print(f"{which}: under the false alarms of the empty hour "
+        print(f"{which}: under the false alarms of the empty hours "
               + json.dumps(results["figures"][which]["empty_false_alarm_causes"]))
     write_json(args.out, results)
     return results

@@ -750,6 +750,8 @@ def _marker_content(config: SyntheticConfig, corpus: str = "dark") -> dict[str, 
     content = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in skip}
     if corpus == "dark":  # a dark set made by another night camera (before its calibration) is stale
         content["camera"] = json.loads(json.dumps({f.name: getattr(NIGHT, f.name) for f in fields(NIGHT)}))
+    if corpus == "dark" and config.background_ratio:  # so are background clips cut before GAP_SECONDS
+        content["background_gap_seconds"] = list(GAP_SECONDS)
     # As JSON reads them back: tuples are lists.
     return {"corpus": corpus, **{k: list(v) if isinstance(v, tuple) else v for k, v in content.items()}}
 

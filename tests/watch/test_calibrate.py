@@ -257,6 +257,8 @@ def test_the_generated_dark_set_gains_background_clips_with_distractors(tmp_path
     through the real Lightning loops as the reserved class, and is off by default."""
     tiny = replace(TINY, train_per_class=1, background_ratio=2.0)
     root = generate_dataset(tmp_path / "data", tiny)
+    # Background clips cut before they were windows of recording-length gaps are stale: regenerated.
+    assert json.loads((root / MARKER_NAME).read_text())["background_gap_seconds"] == list(GAP_SECONDS)
     for split in SPLITS:
         rows = [line.split("\t") for line in split_list_path(root, split).read_text().splitlines()]
         background = [path for _, label, path in rows if int(label) == len(CLASS_NAMES)]
@@ -283,6 +285,22 @@ def test_the_generated_dark_set_gains_background_clips_with_distractors(tmp_path
     test = cli_main(["test", "--config", config, *common, "--ckpt_path", best])
     assert {"test/top1", "test/acc/background"} <= set(test.trainer.callback_metrics)
     assert load_clip_model(best).spec.class_names == [*CLASS_NAMES, BACKGROUND]
+
+    # watch: background is the no-event state. The trained checkpoint with its head made sure of one
+    # class: sure of background, an empty night with distractors gives no event at all; sure of an
+    # action, the same night is one long event of it.
+    night = tmp_path / "empty.mp4"
+    generate_long_video(night, LongVideoConfig(duration=6.0, fps=15, height=32, width=44, seed=5,
+                                               distractors=1.0, actions=False))
+    for sure_of, events in ((BACKGROUND, 0), ("move_left", 1)):
+        checkpoint = torch.load(best, map_location="cpu", weights_only=False)
+        bias = checkpoint["state_dict"]["backbone.head.bias"]
+        bias.fill_(-20.0)[[*CLASS_NAMES, BACKGROUND].index(sure_of)] = 20.0
+        torch.save(checkpoint, tmp_path / f"sure_of_{sure_of}.ckpt")
+        watch_main([str(night), "--ckpt_path", str(tmp_path / f"sure_of_{sure_of}.ckpt"), "--output_dir",
+                    str(tmp_path / sure_of), "--timeline", "none"])
+        written = (tmp_path / sure_of / "empty.events.jsonl").read_text().splitlines()
+        assert [json.loads(line)["class"] for line in written] == [sure_of] * events
 
 
 def test_background_headlights_cross_at_the_recordings_speed():
