@@ -542,7 +542,7 @@ def setting_label(key: str) -> str:
     if key == "calibrated":
         return "calibrated on the tuning hour (F1 alone)"
     budget = float(key.removeprefix("calibrated_fa"))
-    plural = "s" if budget != 1 else ""
+    plural = "s" if budget > 1 else ""
     return f"calibrated, <= {budget:g} false alarm{plural} / hour on an empty tuning night"
 
 
@@ -589,15 +589,20 @@ def events_seeds() -> str:
                   "false alarms / hour, pooled"], rows)
 
 
+# The README's "after": the tightest budget the benchmark calibrates with, a margin under the goal's
+# one false alarm an hour on nights the calibration has not seen.
+GLANCE_SETTING = "calibrated_fa0.5"
+
+
 def events_glance() -> str:
-    """The README's two lines: today's watch against the events recipe within a one-alarm budget."""
+    """The README's lines: today's watch against the events recipe within a false-alarm budget."""
     before = load("events_quickstart_student")
     after = load("events_background_student")
     hours = after["empty_hours"]
     rows = []
     for student, results, key in (("quickstart's student, default settings", before, "defaults"),
-                                  ("events recipe, calibrated within 1 false alarm / hour", after,
-                                   "calibrated_fa1")):
+                                  (f"events recipe, {setting_label(GLANCE_SETTING)}", after,
+                                   GLANCE_SETTING)):
         figures, test = results["figures"][key], results["figures"][key]["test"]
         rows.append([student, f"**{test['event_f1']:.2f}**", pct(test["map@0.5"], 1) + " %",
                      f"{test['event_predicted']} ({test['event_matched']} right) for "
@@ -606,10 +611,10 @@ def events_glance() -> str:
                      f"{hours:.0f} h)",
                      f"{results['recordings']['test']['x_realtime']:.0f}x"])
     runs = [load(name) for name in NIGHT_SEEDS]  # the same recipe and settings rule, three training seeds
-    f1 = [run["figures"]["calibrated_fa1"]["test"]["event_f1"] for run in runs]
+    f1 = [run["figures"][GLANCE_SETTING]["test"]["event_f1"] for run in runs]
     mean = sum(f1) / len(f1)
     sd = (sum((x - mean) ** 2 for x in f1) / (len(f1) - 1)) ** 0.5
-    alarms = sum(run["figures"]["calibrated_fa1"]["empty_events"] for run in runs)
+    alarms = sum(run["figures"][GLANCE_SETTING]["empty_events"] for run in runs)
     hours = sum(run["empty_hours"] for run in runs)
     rows.append([f"the same, {len(runs)} training seeds (mean ± sd; pooled)", f"**{mean:.2f} ± {sd:.2f}**",
                  "", "", f"**{rate(alarms / hours)}** ({alarms} in {hours:.0f} h)", ""])
