@@ -3,7 +3,7 @@ recordings, at the default event settings (today's) and at the settings `dlkdd c
 other recordings, side by side.
 
     python -m benchmarks.events --ckpt_path runs/synthetic/events_distill/checkpoints/best.ckpt \\
-        --duration 3600 --max_false_alarms 1 10 --empty_seeds 3 5 6 7 8 9 --empty_tune_duration 10800 \\
+        --duration 3600 --max_false_alarms 0.5 1 10 --empty_seeds 3 5 6 7 8 9 --empty_tune_duration 10800 \\
         --out benchmarks/results/events_background_student.json          (docs/guides/events.md)
 
 The recordings (dlkdd.synthetic.recordings, written once into --work and reused): a tuning one (seed
