@@ -557,6 +557,12 @@ def empty_cell(figures: dict, hours: float) -> str:
             f"{hours:.0f} h; <= {rate(figures['empty_false_alarms_per_hour_upper95'])})")
 
 
+def mean_sd(values: list[float]) -> str:
+    """'0.78 ± 0.06': mean and sample sd of a few seeds' figures."""
+    mean = sum(values) / len(values)
+    return f"{mean:.2f} ± {(sum((x - mean) ** 2 for x in values) / (len(values) - 1)) ** 0.5:.2f}"
+
+
 def events_night() -> str:
     """Both students on the calibrated camera's hours, at each setting: the issue's before and after."""
     rows = []
@@ -578,9 +584,7 @@ def events_seeds() -> str:
     for key in runs[0]["figures"]:
         f1 = [run["figures"][key]["test"]["event_f1"] for run in runs]
         alarms = [run["figures"][key]["empty_events"] for run in runs]
-        mean = sum(f1) / len(f1)
-        sd = (sum((x - mean) ** 2 for x in f1) / (len(f1) - 1)) ** 0.5
-        rows.append([setting_label(key), " / ".join(f"{x:.2f}" for x in f1), f"**{mean:.2f} ± {sd:.2f}**",
+        rows.append([setting_label(key), " / ".join(f"{x:.2f}" for x in f1), f"**{mean_sd(f1)}**",
                      " / ".join(str(a) for a in alarms),
                      rate(sum(alarms) / sum(run["empty_hours"] for run in runs))])
     hours = runs[0]["empty_hours"]
@@ -612,11 +616,9 @@ def events_glance() -> str:
                      f"{results['recordings']['test']['x_realtime']:.0f}x"])
     runs = [load(name) for name in NIGHT_SEEDS]  # the same recipe and settings rule, three training seeds
     f1 = [run["figures"][GLANCE_SETTING]["test"]["event_f1"] for run in runs]
-    mean = sum(f1) / len(f1)
-    sd = (sum((x - mean) ** 2 for x in f1) / (len(f1) - 1)) ** 0.5
     alarms = sum(run["figures"][GLANCE_SETTING]["empty_events"] for run in runs)
     hours = sum(run["empty_hours"] for run in runs)
-    rows.append([f"the same, {len(runs)} training seeds (mean ± sd; pooled)", f"**{mean:.2f} ± {sd:.2f}**",
+    rows.append([f"the same, {len(runs)} training seeds (mean ± sd; pooled)", f"**{mean_sd(f1)}**",
                  "", "", f"**{rate(alarms / hours)}** ({alarms} in {hours:.0f} h)", ""])
     return table(["tiny3d student on a generated night", "event F1 @ tIoU 0.5", "mAP@0.5",
                   "events in the test hour (right) for its actions", "false alarms / hour on empty hours",
