@@ -40,9 +40,6 @@ from dlkdd.synthetic.recordings import LongVideoConfig, generate_long_video
 from dlkdd.watch.calibrate import default_settings, figures, observe, replay, search
 from dlkdd.watch.scoring import detection_report, match
 
-FIGURES = ("frame_accuracy", "event_precision", "event_recall", "event_f1", "map@0.3", "map@0.5", "map@0.7",
-           "false_alarms_per_hour", "event_predicted")
-
 
 def recording(work: Path, name: str, config: LongVideoConfig) -> tuple[Path, float]:
     """The recording (reused when its annotations record the same config) and the seconds it took."""
@@ -120,7 +117,6 @@ def main(argv: list[str] | None = None) -> dict:
     # The first empty night keeps the name the earlier results used, so its file is reused.
     empty_nights = {"empty" if k == 0 else f"empty_seed{seed}": seed
                     for k, seed in enumerate(args.empty_seeds)}
-    empty_names = list(empty_nights)
     wanted = [("tune", config(args.tune_seed)), ("test", config(args.test_seed)),
               *((name, config(seed, actions=False)) for name, seed in empty_nights.items())]
     if args.max_false_alarms:
@@ -142,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
         settings[f"calibrated_fa{budget:g}"] = search([observed["tune"], observed["empty_tune"]], names,
                                                       max_false_alarms=budget)
     search_seconds = time.perf_counter() - began
-    test, empties = observed["test"], [observed[name] for name in empty_names]
+    test, empties = observed["test"], [observed[name] for name in empty_nights]
     empty_hours = sum(e.hours for e in empties)
     results = {"settings": settings, "figures": {}}
     rows = []

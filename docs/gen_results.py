@@ -570,6 +570,7 @@ def events_night() -> str:
         results = load(name)
         speed = f"{results['recordings']['test']['x_realtime']:.0f}x"
         for key, figures in results["figures"].items():
+            # event_cells' last cell is one empty hour's rate: here the pooled hours' cell replaces it
             rows.append([student, setting_label(key), *event_cells(figures)[:-1],
                          empty_cell(figures, results["empty_hours"]), speed])
     header = ["student", "event settings", *EVENT_HEADER[:-1],
@@ -617,9 +618,9 @@ def events_glance() -> str:
     runs = [load(name) for name in NIGHT_SEEDS]  # the same recipe and settings rule, three training seeds
     f1 = [run["figures"][GLANCE_SETTING]["test"]["event_f1"] for run in runs]
     alarms = sum(run["figures"][GLANCE_SETTING]["empty_events"] for run in runs)
-    hours = sum(run["empty_hours"] for run in runs)
+    seed_hours = sum(run["empty_hours"] for run in runs)
     rows.append([f"the same, {len(runs)} training seeds (mean ± sd; pooled)", f"**{mean_sd(f1)}**",
-                 "", "", f"**{rate(alarms / hours)}** ({alarms} in {hours:.0f} h)", ""])
+                 "", "", f"**{rate(alarms / seed_hours)}** ({alarms} in {seed_hours:.0f} h)", ""])
     return table(["tiny3d student on a generated night", "event F1 @ tIoU 0.5", "mAP@0.5",
                   "events in the test hour (right) for its actions", "false alarms / hour on empty hours",
                   "x real time"], rows)
